@@ -1,0 +1,44 @@
+"""Shared fixtures: real photos and the evaluation data in ``$VEIL_DATA``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``$VEIL_DATA`` (default ``../shared/data``). Skips when absent, except in CI."""
+    root = data_root()
+    if not root.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"evaluation data not found at {root} (set VEIL_DATA)")
+        pytest.skip(f"evaluation data not found at {root}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut (Eileen Collins), RGB uint8, one clear face."""
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def grace_hopper() -> np.ndarray:
+    """matplotlib's sample photo of Grace Hopper, RGB uint8, one face."""
+    import matplotlib.cbook
+    from PIL import Image
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
+        return np.asarray(Image.open(fh).convert("RGB"))

@@ -1,0 +1,191 @@
+"""The Python API: :class:`Anonymizer`, a thin layer over :class:`~veil.pipeline.Pipeline`
+and the readers and writers in :mod:`veil.io`. The CLI is a thin layer over this.
+
+    >>> import veil
+    >>> anon = veil.Anonymizer(filter="pixelate")            # doctest: +SKIP
+    >>> result = anon.frame(rgb)                              # ndarray in, ndarray out
+    >>> anon.image("photo.jpg", "photo_anon.jpg")
+    >>> anon.video("clip.mp4", "clip_anon.mp4")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .config import Config, preset as get_preset
+from .errors import ConfigError, OutputError, VeilError
+from .faces import Faces
+from .io.paths import check_output_path, default_output, media_kind, walk_media
+from .pipeline import FrameResult, Pipeline
+from .report import ItemReport, RunReport
+
+log = logging.getLogger("veil")
+
+__all__ = ["Anonymizer"]
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _config_from(config: Config | None, preset: str, overrides: dict[str, Any]) -> Config:
+    """Apply flat keyword overrides (``filter="pixelate"``) to the right config section."""
+    cfg = config if config is not None else get_preset(preset)
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        owners = [name for name, sub in type(cfg).model_fields.items() if key in sub.annotation.model_fields]
+        if not owners:
+            raise ConfigError(f"unknown setting {key!r}")
+        sections.setdefault(owners[0], {})[key] = value
+    return cfg.updated(**sections) if sections else cfg
+
+
+class Anonymizer:
+    """Detect and anonymize faces in frames, image files and video files.
+
+    Args:
+        config: a full :class:`~veil.config.Config`; defaults to the ``preset``.
+        preset: ``fast``, ``balanced`` (default), ``thorough`` or ``deface``.
+        **overrides: any config field by name, e.g. ``filter="solid", color="#ff00ff"``,
+            ``threshold=0.3``, ``max_side=0``.
+    """
+
+    def __init__(self, config: Config | None = None, *, preset: str = "balanced", **overrides: Any):
+        self.config = _config_from(config, preset, overrides)
+        self.pipeline = Pipeline(self.config)
+        self.report = RunReport(settings=self.config.model_dump(mode="json"), model=self.model_info)
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        det = self.pipeline.detector
+        return {"name": det.name, "sha256": det.model_sha256, "provider": getattr(det, "provider", None)}
+
+    # -- frames ----------------------------------------------------------------------
+    def frame(self, rgb: np.ndarray) -> FrameResult:
+        """Anonymize one RGB uint8 frame; returns the new frame and the faces found."""
+        return self.pipeline.process([_check_frame(rgb)])[0]
+
+    def detect(self, rgb: np.ndarray, min_score: float | None = None) -> Faces:
+        """Faces in one RGB frame, down to ``min_score`` (default: the operating threshold)."""
+        return self.pipeline.detect([_check_frame(rgb)], min_score)[0]
+
+    # -- files -------------------------------------------------------------------------
+    def image(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False) -> ItemReport:
+        """Anonymize an image file (EXIF orientation applied, metadata stripped by default)."""
+        from .io.images import read_image, write_image
+
+        src = Path(src)
+        dst = Path(dst) if dst is not None else default_output(src)
+        item = ItemReport(input=str(src), kind="image", output=str(dst))
+        with self._item(item, src, dst, overwrite):
+            loaded = read_image(src, max_pixels=self.config.image.max_pixels)
+            result = self.pipeline.process([loaded.rgb])[0]
+            item.add_frame(0, result.faces)
+            write_image(loaded, result.frame, dst, keep_metadata=self.config.image.keep_metadata,
+                        quality=self.config.image.quality)
+        return item
+
+    def video(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
+              on_frame: Callable[[int], None] | None = None) -> ItemReport:
+        """Anonymize a video file; audio is copied, timing and resolution are kept."""
+        from .io.video import probe_video, transcode_video
+
+        src = Path(src)
+        dst = Path(dst) if dst is not None else default_output(src)
+        item = ItemReport(input=str(src), kind="video", output=str(dst))
+        with self._item(item, src, dst, overwrite):
+            info = probe_video(src)
+            fps = float(info.fps) if info.fps else None
+
+            def process(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+                for i, res in enumerate(self.pipeline.run(frames)):
+                    item.add_frame(i, res.faces, i / fps if fps else None)
+                    yield res.frame
+
+            stats = transcode_video(src, dst, process, self.config.video, on_frame=on_frame)
+            item.extra["video"] = {"width": stats.width, "height": stats.height,
+                                   "fps": float(stats.fps) if stats.fps else None,
+                                   "frames": stats.frames_out, "audio_copied": stats.audio_copied}
+        return item
+
+    def file(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
+             on_frame: Callable[[int], None] | None = None) -> ItemReport:
+        """An image or a video, by file suffix."""
+        if media_kind(Path(src)) == "image":
+            return self.image(src, dst, overwrite)
+        return self.video(src, dst, overwrite, on_frame)
+
+    def tree(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
+             skip_existing: bool = False,
+             on_item: Callable[[Path, ItemReport], None] | None = None) -> list[ItemReport]:
+        """Every image and video below ``src``, mirrored below ``dst``.
+
+        A bad file is recorded as an error and the others are still processed.
+        """
+        src = Path(src)
+        dst = Path(dst) if dst is not None else default_output(src)
+        items = []
+        for path in walk_media(src):
+            out = dst / path.relative_to(src)
+            if out.exists() and skip_existing and not overwrite:
+                item = self.report.add(ItemReport(input=str(path), kind=media_kind(path), output=str(out), status="skipped"))
+            else:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    item = self.file(path, out, overwrite)
+                except VeilError:
+                    item = self.report.items[-1]  # image()/video() record the item before any work
+            items.append(item)
+            if on_item:
+                on_item(path, item)
+        return items
+
+    def write_report(self, path: Path | str) -> None:
+        self.report.timings = self.pipeline.timings.as_dict()
+        self.report.write(Path(path))
+
+    # -- helpers -----------------------------------------------------------------------
+    def _item(self, item: ItemReport, src: Path, dst: Path, overwrite: bool):
+        return _ItemContext(self, item, src, dst, overwrite)
+
+
+class _ItemContext:
+    """Times an item, hashes input and output, records errors in the report."""
+
+    def __init__(self, anon: Anonymizer, item: ItemReport, src: Path, dst: Path, overwrite: bool):
+        self.anon, self.item, self.src, self.dst, self.overwrite = anon, item, src, dst, overwrite
+
+    def __enter__(self) -> None:
+        self.anon.report.add(self.item)
+        self.t0 = time.perf_counter()
+        check_output_path(self.src, self.dst)
+        if self.dst.exists() and not self.overwrite:
+            raise OutputError(f"{self.dst}: output exists (use --overwrite)")
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.item.seconds = time.perf_counter() - self.t0
+        if exc is not None:
+            self.item.status = "error"
+            self.item.error = str(exc) if isinstance(exc, VeilError) else f"{exc_type.__name__}: {exc}"
+            self.item.frames.clear()
+            return False
+        self.item.input_sha256 = _file_sha256(self.src)
+        self.item.output_sha256 = _file_sha256(self.dst)
+        return False
+
+
+def _check_frame(rgb: np.ndarray) -> np.ndarray:
+    arr = np.asarray(rgb)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ConfigError(f"frames must be RGB uint8 arrays of shape (H, W, 3), got {arr.dtype} {arr.shape}")
+    return arr

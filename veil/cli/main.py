@@ -1,0 +1,187 @@
+"""The ``veil`` command line: a thin layer over :class:`veil.Anonymizer`.
+
+Every failure that veil raises on purpose (:class:`veil.errors.VeilError`) is printed as one
+line on stderr and mapped to its exit code; Ctrl-C exits with 130. Neither leaves partial
+output behind (the writers work on temporary files).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import enum
+import functools
+
+import typer
+
+from ..config import PRESETS
+from ..detect import DETECTORS
+from ..errors import VeilError
+from ..render import FILTERS
+from .progress import console, err_console, file_progress, tree_progress
+
+app = typer.Typer(
+    name="veil",
+    help="Privacy-by-design face anonymization for images and videos.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("veil")
+
+
+def _choices(name: str, values) -> type[enum.Enum]:
+    """A str Enum for Typer, generated from a registry so new entries need no CLI edit."""
+    return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+PresetName = _choices("PresetName", PRESETS)
+FilterName = _choices("FilterName", FILTERS)
+DetectorName = _choices("DetectorName", DETECTORS)
+DeviceName = _choices("DeviceName", ["auto", "cpu", "cuda", "tensorrt", "openvino"])
+ShapeName = _choices("ShapeName", ["ellipse", "box"])
+
+
+def _value(choice):
+    return choice.value if isinstance(choice, enum.Enum) else choice
+
+
+def _one_line_errors(fn):
+    """Print VeilErrors as one line and exit with their code; Ctrl-C exits 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except VeilError as exc:
+            err_console.print(f"veil: error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("veil: interrupted; no partial output was written")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+_DETECT = "Detection"
+_RENDER = "Filter"
+_VIDEO = "Video"
+_OUTPUT = "Output"
+
+
+def _build(preset: str, **overrides):
+    from ..api import Anonymizer
+
+    return Anonymizer(preset=_value(preset), **{k: _value(v) for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+@_one_line_errors
+def anonymize(
+    input: Path = typer.Argument(..., help="Image, video, or a folder (processed recursively)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file or folder (default NAME_anonymized)."),
+    preset: PresetName = typer.Option("balanced", help="Settings preset."),
+    filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", rich_help_panel=_RENDER,
+                                         help="How faces are hidden [default: blur]. 'none'/'debug' do NOT anonymize."),
+    color: Optional[str] = typer.Option(None, help="Colour for --filter solid/image, e.g. '#ff00ff'.", rich_help_panel=_RENDER),
+    image: Optional[Path] = typer.Option(None, help="Replacement image for --filter image (PNG with alpha).", rich_help_panel=_RENDER),
+    shape: Optional[ShapeName] = typer.Option(None, rich_help_panel=_RENDER, help="Mask shape."),
+    mask_scale: Optional[float] = typer.Option(None, help="Mask size relative to the face box (default 1.3).", rich_help_panel=_RENDER),
+    feather: Optional[float] = typer.Option(None, help="Soft edge, fraction of mask size, outside the mask (default 0).", rich_help_panel=_RENDER),
+    strength: Optional[float] = typer.Option(None, help="Blur/pixelate strength relative to the default (default 1.0).", rich_help_panel=_RENDER),
+    threshold: Optional[float] = typer.Option(None, help="Detection score threshold.", rich_help_panel=_DETECT),
+    max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px); 0 = native.", rich_help_panel=_DETECT),
+    tile: Optional[bool] = typer.Option(None, "--tile/--no-tile", help="Also detect on full-resolution tiles.", rich_help_panel=_DETECT),
+    device: Optional[DeviceName] = typer.Option(None, rich_help_panel=_DETECT, help="Execution provider."),
+    detector: Optional[DetectorName] = typer.Option(None, rich_help_panel=_DETECT, help="Detector."),
+    codec: Optional[str] = typer.Option(None, help="Video codec (default libx264).", rich_help_panel=_VIDEO),
+    crf: Optional[int] = typer.Option(None, help="Video quality (CRF, lower = better) (default 20).", rich_help_panel=_VIDEO),
+    encoder_preset: Optional[str] = typer.Option(None, help="Encoder speed preset (default veryfast).", rich_help_panel=_VIDEO),
+    audio: Optional[bool] = typer.Option(None, "--audio/--no-audio", help="Copy the audio track (default copy).", rich_help_panel=_VIDEO),
+    start: Optional[float] = typer.Option(None, help="Start time in seconds.", rich_help_panel=_VIDEO),
+    end: Optional[float] = typer.Option(None, help="End time in seconds.", rich_help_panel=_VIDEO),
+    keep_metadata: Optional[bool] = typer.Option(None, "--keep-metadata/--strip-metadata", rich_help_panel=_OUTPUT,
+                                                 help="Keep image EXIF (GPS is always removed) (default strip)."),
+    report: Optional[Path] = typer.Option(None, help="Write a JSON report of faces, decisions and the run manifest.", rich_help_panel=_OUTPUT),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs.", rich_help_panel=_OUTPUT),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="In folders, skip files whose output exists.", rich_help_panel=_OUTPUT),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Detect faces and hide them. Output keeps format, resolution, frame rate and audio."""
+    anon = _build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale,
+                  feather=feather, strength=strength, threshold=threshold, max_side=max_side, tile=tile,
+                  device=device, detector=detector, codec=codec, crf=crf, encoder_preset=encoder_preset,
+                  copy_audio=audio, start=start, end=end, keep_metadata=keep_metadata)
+    if not anon.pipeline.anonymizes:
+        err_console.print(f"[bold yellow]warning:[/] --filter {anon.config.render.filter} does not anonymize: faces stay visible")
+    try:
+        if input.is_dir():
+            items = tree_progress(anon, input, output, overwrite, skip_existing, quiet)
+        else:
+            items = [file_progress(anon, input, output, overwrite, quiet)]
+    finally:
+        if report is not None:
+            anon.write_report(report)
+    _summary(items, quiet)
+    if any(it.status == "error" for it in items):
+        raise typer.Exit(3)
+
+
+def _summary(items, quiet: bool) -> None:
+    ok = [i for i in items if i.status == "ok"]
+    bad = [i for i in items if i.status == "error"]
+    skipped = [i for i in items if i.status == "skipped"]
+    faces = sum(i.counts["anonymized"] for i in ok)
+    if not quiet:
+        console.print(f"{len(ok)} file(s) anonymized ({faces} face detections hidden), "
+                      f"{len(skipped)} skipped, {len(bad)} failed")
+        if len(items) == 1 and ok:
+            console.print(f"-> {ok[0].output}")
+    for i in bad:
+        err_console.print(f"[red]error:[/] {i.error}")
+
+
+@app.command()
+@_one_line_errors
+def detect(
+    input: Path = typer.Argument(..., help="An image or a folder of images (e.g. WIDER FACE images/)."),
+    wider_out: Path = typer.Option(..., "--wider-out", help="Write WIDER-format predictions <event>/<name>.txt here."),
+    min_score: Optional[float] = typer.Option(None, help="Keep detections down to this score (default the operating threshold)."),
+    preset: PresetName = typer.Option("balanced", help="Settings preset."),
+    threshold: Optional[float] = typer.Option(None, help="Operating threshold."),
+    max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px); 0 = native."),
+    tile: Optional[bool] = typer.Option(None, "--tile/--no-tile"),
+    device: Optional[DeviceName] = typer.Option(None),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Write detections in the WIDER FACE submission layout, for evaluation."""
+    from .detect_cmd import run_detect
+
+    anon = _build(preset, threshold=threshold, max_side=max_side, tile=tile, device=device)
+    n_img, n_faces = run_detect(anon, input, wider_out, min_score, quiet)
+    if not quiet:
+        console.print(f"{n_img} image(s), {n_faces} detection(s) -> {wider_out}")
+
+
+@app.command()
+@_one_line_errors
+def info() -> None:
+    """Version, model files (with sha256) and execution providers."""
+    import onnxruntime
+
+    from .. import __version__
+    from ..models import MODELS, resolve_model
+
+    console.print(f"veil {__version__}")
+    for name in MODELS:
+        path, digest = resolve_model(name)
+        console.print(f"model {name}: {path} sha256 {digest} ({MODELS[name].license}, verified)")
+    console.print("onnxruntime providers: " + ", ".join(onnxruntime.get_available_providers()))
+    console.print("presets: " + ", ".join(PRESETS))
+    console.print("filters: " + ", ".join(FILTERS))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="veil: %(message)s")
+    app(args=argv, prog_name="veil")

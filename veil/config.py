@@ -1,0 +1,121 @@
+"""One validated, immutable configuration object shared by the API and the CLI.
+
+The CLI builds a :class:`Config` from a preset plus the flags the user gave; the Python API
+takes one directly. Nothing else in veil reads settings from anywhere else, so a run is
+fully described by its config (which is why the report embeds it).
+
+Presets are named instances (see :data:`PRESETS`); the numbers behind each choice are in
+``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+__all__ = ["Config", "DetectConfig", "RenderConfig", "VideoConfig", "ImageConfig", "PRESETS", "preset"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DetectConfig(_Frozen):
+    """How faces are found."""
+
+    detector: str = Field("centerface", description="detector name, see `veil.detect.DETECTORS`")
+    model_path: Optional[Path] = Field(None, description="user-supplied ONNX file for detectors that need one")
+    device: Literal["auto", "cpu", "cuda", "tensorrt", "openvino"] = "auto"
+    threshold: float = Field(0.2, ge=0.0, le=1.0, description="operating score threshold")
+    max_side: int = Field(1280, ge=0, description="detection resolution: long side in pixels, 0 = native")
+    tile: bool = Field(False, description="also detect on overlapping full-resolution tiles (small faces)")
+    tile_size: int = Field(640, ge=128)
+    nms_iou: float = Field(0.3, gt=0.0, le=1.0)
+
+
+class RenderConfig(_Frozen):
+    """How faces are hidden."""
+
+    filter: str = Field("blur", description="filter name, see `veil.render.FILTERS`")
+    shape: Literal["ellipse", "box"] = "ellipse"
+    mask_scale: float = Field(1.3, ge=1.0, le=3.0, description="mask size relative to the detected box")
+    feather: float = Field(0.0, ge=0.0, le=0.5, description="soft edge width as a fraction of the mask size")
+    strength: float = Field(1.0, gt=0.0, le=10.0, description="filter strength relative to the default (1.0)")
+    color: str = Field("#000000", description="solid fill colour, '#rrggbb' or a CSS name")
+    image: Optional[Path] = Field(None, description="replacement image (PNG with alpha) for the image filter")
+
+    @field_validator("color")
+    @classmethod
+    def _check_color(cls, v: str) -> str:
+        from .render.colors import parse_color
+
+        parse_color(v)
+        return v
+
+
+class VideoConfig(_Frozen):
+    codec: str = Field("libx264", description="output video codec (PyAV/FFmpeg name)")
+    crf: int = Field(20, ge=0, le=51, description="constant rate factor (quality), lower is better")
+    encoder_preset: str = Field("veryfast", description="encoder speed preset, where the codec has one")
+    copy_audio: bool = True
+    start: Optional[float] = Field(None, ge=0.0, description="seconds from the start")
+    end: Optional[float] = Field(None, gt=0.0, description="seconds from the start")
+    batch: int = Field(4, ge=1, le=64, description="frames per detector call")
+
+
+class ImageConfig(_Frozen):
+    keep_metadata: bool = Field(False, description="keep EXIF/XMP (GPS tags are removed regardless)")
+    quality: int = Field(95, ge=1, le=100, description="JPEG/WebP quality")
+    max_pixels: int = Field(200_000_000, ge=1, description="refuse larger images (decompression bombs)")
+
+
+class Config(_Frozen):
+    detect: DetectConfig = DetectConfig()
+    render: RenderConfig = RenderConfig()
+    video: VideoConfig = VideoConfig()
+    image: ImageConfig = ImageConfig()
+
+    def updated(self, **sections: dict) -> "Config":
+        """Return a new config with some fields of some sections changed, validated.
+
+        ``cfg.updated(detect={"threshold": 0.3}, render={"filter": "pixelate"})``
+        """
+        data = self.model_dump()
+        for section, changes in sections.items():
+            if section not in data:
+                raise ConfigError(f"unknown config section {section!r}")
+            data[section].update({k: v for k, v in changes.items() if v is not None})
+        return validated(data)
+
+
+def validated(data: dict) -> Config:
+    """Build a Config, turning pydantic's multi-line error into one clear line."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"invalid setting {where}: {err['msg']}") from None
+
+
+#: Named presets. ``balanced`` is the default. ``deface`` reproduces deface's defaults
+#: (native resolution, threshold 0.2) for side-by-side comparisons.
+PRESETS: dict[str, Config] = {
+    "fast": Config(detect=DetectConfig(max_side=640)),
+    "balanced": Config(),
+    "thorough": Config(detect=DetectConfig(max_side=0, tile=True, threshold=0.15)),
+    "deface": Config(detect=DetectConfig(max_side=0, threshold=0.2)),
+}
+
+
+def preset(name: str) -> Config:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+

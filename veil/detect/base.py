@@ -1,0 +1,167 @@
+"""The detector protocol, and the shared machinery of single-shot ONNX face detectors.
+
+A detector takes a batch of RGB frames and returns one :class:`~veil.faces.Faces` per frame,
+in frame pixels, with scores down to ``min_score``. That is the whole protocol
+(:class:`Detector`); the pipeline knows nothing else about detectors.
+
+:class:`GridDetector` does the work common to one-stage detectors (CenterFace, YOLOv8-face,
+SCRFD, YuNet, RetinaFace): resize to the detection resolution, pad to the network stride,
+run frames of one size as one batch, optionally add full-resolution tiles so that small
+faces in large frames are not lost, and merge everything with NMS. A new detector
+subclasses it and implements :meth:`GridDetector.preprocess` and :meth:`GridDetector.decode`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, Sequence, runtime_checkable
+
+import cv2
+import numpy as np
+
+from ..faces import Faces
+from .nms import nms
+
+__all__ = ["Detector", "GridDetector", "Resolution"]
+
+
+@runtime_checkable
+class Detector(Protocol):
+    name: str
+    model_sha256: str
+
+    def detect(self, frames: Sequence[np.ndarray], min_score: float) -> list[Faces]:
+        """Faces with ``score >= min_score`` in each RGB uint8 frame."""
+        ...
+
+
+class Resolution:
+    """Where a frame is resized to before detection.
+
+    ``max_side`` is the long side in pixels (0 = native). Frames are never upscaled. Both
+    sides are then padded (not stretched) up to a multiple of ``stride``.
+    """
+
+    def __init__(self, max_side: int, stride: int = 32):
+        self.max_side = max_side
+        self.stride = stride
+
+    def scale(self, h: int, w: int) -> float:
+        if self.max_side <= 0 or max(h, w) <= self.max_side:
+            return 1.0
+        return self.max_side / max(h, w)
+
+    def padded(self, h: int, w: int) -> tuple[int, int]:
+        s = self.stride
+        return math.ceil(h / s) * s, math.ceil(w / s) * s
+
+
+def _tiles(h: int, w: int, tile: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """Overlapping ``(y0, x0, y1, x1)`` windows covering a frame."""
+    if max(h, w) <= tile:
+        return []
+    step = max(1, int(tile * (1 - overlap)))
+
+    def starts(n: int) -> list[int]:
+        if n <= tile:
+            return [0]
+        out = list(range(0, n - tile, step))
+        return out + [n - tile]
+
+    return [(y, x, min(y + tile, h), min(x + tile, w)) for y in starts(h) for x in starts(w)]
+
+
+class GridDetector:
+    """Base for one-stage ONNX detectors; see the module docstring."""
+
+    name = "grid"
+    stride = 32
+
+    def __init__(self, session, model_sha256: str, max_side: int = 0, tile: bool = False,
+                 tile_size: int = 640, nms_iou: float = 0.3, batch: int = 4):
+        self.session = session
+        self.model_sha256 = model_sha256
+        self.resolution = Resolution(max_side, self.stride)
+        self.tile = tile
+        self.tile_size = tile_size
+        self.nms_iou = nms_iou
+        self.batch = batch
+        self.input_name = session.get_inputs()[0].name
+        self.output_names = [o.name for o in session.get_outputs()]
+
+    @property
+    def provider(self) -> str:
+        return self.session.get_providers()[0]
+
+    # -- to implement per model -----------------------------------------------------
+    def preprocess(self, batch: np.ndarray) -> np.ndarray:
+        """``(B, H, W, 3)`` uint8 RGB, padded -> network input tensor."""
+        raise NotImplementedError
+
+    def decode(self, outputs: list[np.ndarray], min_score: float) -> list[Faces]:
+        """Network outputs -> one Faces per batch item, in padded-input pixels, before NMS."""
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------
+    def _run(self, images: list[np.ndarray], min_score: float) -> list[Faces]:
+        """Run same-size images in batches; returns faces in those images' pixels."""
+        h, w = images[0].shape[:2]
+        ph, pw = self.resolution.padded(h, w)
+        out: list[Faces] = []
+        for i in range(0, len(images), self.batch):
+            chunk = images[i : i + self.batch]
+            padded = np.zeros((len(chunk), ph, pw, 3), np.uint8)
+            for j, img in enumerate(chunk):
+                padded[j, :h, :w] = img
+            res = self.session.run(self.output_names, {self.input_name: self.preprocess(padded)})
+            out.extend(self.decode(res, min_score))
+        return out
+
+    def _resized(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        h, w = frame.shape[:2]
+        s = self.resolution.scale(h, w)
+        if s == 1.0:
+            return frame, 1.0
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), s
+
+    def detect(self, frames: Sequence[np.ndarray], min_score: float) -> list[Faces]:
+        if not len(frames):
+            return []
+        resized = [self._resized(f) for f in frames]
+        # group frames by resized shape so that each group is one batched run
+        results: list[Faces | None] = [None] * len(frames)
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for i, (img, _) in enumerate(resized):
+            by_shape.setdefault(img.shape[:2], []).append(i)
+        for idx in by_shape.values():
+            found = self._run([resized[i][0] for i in idx], min_score)
+            for i, faces in zip(idx, found):
+                s = resized[i][1]
+                results[i] = faces.scaled(1 / s, 1 / s) if s != 1.0 else faces
+        final = []
+        for frame, faces in zip(frames, results):
+            assert faces is not None
+            if self.tile:
+                faces = Faces.concatenate([faces, *self._detect_tiles(frame, min_score)])
+            h, w = frame.shape[:2]
+            faces = faces[nms(faces.xyxy, faces.scores, self.nms_iou)]
+            final.append(faces.clipped(w, h))
+        return final
+
+    def _detect_tiles(self, frame: np.ndarray, min_score: float) -> list[Faces]:
+        h, w = frame.shape[:2]
+        windows = _tiles(h, w, self.tile_size)
+        if not windows or self.resolution.scale(h, w) == 1.0:
+            return []  # the whole frame already ran at native resolution
+        found = []
+        # tiles of equal size batch together; edge tiles are equal too with our layout
+        crops = [np.ascontiguousarray(frame[y0:y1, x0:x1]) for y0, x0, y1, x1 in windows]
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for i, c in enumerate(crops):
+            by_shape.setdefault(c.shape[:2], []).append(i)
+        for idx in by_shape.values():
+            for i, faces in zip(idx, self._run([crops[i] for i in idx], min_score)):
+                y0, x0 = windows[i][:2]
+                found.append(faces.scaled(1, 1, x0, y0))
+        return found

@@ -1,0 +1,38 @@
+"""The policy protocol and the default policy.
+
+A policy sets the ``decision`` and ``reason`` columns of :class:`~veil.faces.Faces` and
+nothing else. Policies that spare someone (by identity, by distance) come later; they must
+keep the rule that a face the policy cannot judge is anonymized.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..faces import ANONYMIZE, Faces
+
+__all__ = ["Policy", "AnonymizeAll"]
+
+
+@runtime_checkable
+class Policy(Protocol):
+    name: str
+
+    def decide(self, faces: Faces) -> Faces:
+        ...
+
+
+class AnonymizeAll:
+    """Anonymize every face the detector reports at or above the operating threshold."""
+
+    name = "anonymize-all"
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def decide(self, faces: Faces) -> Faces:
+        n = len(faces)
+        reason = f"detected (score >= {self.threshold:g})"
+        return faces.with_columns(decision=np.full(n, ANONYMIZE, object), reason=np.full(n, reason, object))
