@@ -168,9 +168,13 @@ class _ItemContext:
     def __enter__(self) -> None:
         self.anon.report.add(self.item)
         self.t0 = time.perf_counter()
-        check_output_path(self.src, self.dst)
-        if self.dst.exists() and not self.overwrite:
-            raise OutputError(f"{self.dst}: output exists (use --overwrite)")
+        try:
+            check_output_path(self.src, self.dst)
+            if self.dst.exists() and not self.overwrite:
+                raise OutputError(f"{self.dst}: output exists (use --overwrite)")
+        except VeilError as exc:
+            self.__exit__(type(exc), exc, None)
+            raise
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self.item.seconds = time.perf_counter() - self.t0

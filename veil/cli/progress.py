@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..io.paths import media_kind
 from ..report import ItemReport
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # soft_wrap: messages stay on one line
 err_console = console
 
 __all__ = ["console", "err_console", "file_progress", "tree_progress"]
@@ -19,7 +19,7 @@ __all__ = ["console", "err_console", "file_progress", "tree_progress"]
 def _progress(quiet: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.speed_fps}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        TextColumn("{task.fields[speed_fps]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=console, disable=quiet, transient=True,
     )
 
