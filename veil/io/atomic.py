@@ -48,7 +48,8 @@ def atomic_output(dst: Path, suffix: str | None = None) -> Iterator[Path]:
 def _create_temp(dst: Path, suffix: str) -> Path:
     parent = dst.parent
     if not parent.is_dir():
-        raise OutputError(f"output directory does not exist: {parent} (for {dst.name})")
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise OutputError(f"output directory {what}: {parent} (for {dst.name})")
     for _ in range(100):
         tmp = parent / f".{dst.stem}.{secrets.token_hex(4)}.part{suffix}"
         try:
