@@ -17,7 +17,7 @@ from .base import MaskedFilter
 __all__ = ["Blur", "SIGMA_PER_SIZE"]
 
 #: Gaussian sigma as a fraction of the mask's long side, at strength 1.
-SIGMA_PER_SIZE = 0.08
+SIGMA_PER_SIZE = 0.12
 _WORK_SIGMA = 2.0  # sigma in pixels at the working (downsampled) resolution
 
 

