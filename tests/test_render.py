@@ -31,7 +31,7 @@ def changed(a, b):
 @pytest.mark.parametrize("name", ["blur", "pixelate", "solid"])
 @pytest.mark.parametrize("shape", ["ellipse", "box"])
 def test_anonymizing_filters_change_inside_only(texture, name, shape):
-    flt = build_filter(RenderConfig(filter=name, shape=shape))
+    flt = build_filter(RenderConfig(filter=name, shape=shape, mask_scale=1.3, head=False))
     out = flt.apply(texture, faces(BOX))
     diff = changed(out, texture)
     # the face box itself is (almost) entirely replaced
@@ -47,7 +47,7 @@ def test_anonymizing_filters_change_inside_only(texture, name, shape):
 
 
 def test_ellipse_leaves_corners(texture):
-    out = build_filter(RenderConfig(filter="solid", shape="ellipse")).apply(texture, faces(BOX))
+    out = build_filter(RenderConfig(filter="solid", shape="ellipse", mask_scale=1.3, head=False)).apply(texture, faces(BOX))
     # corner of the mask box (outside the ellipse) is untouched, centre is black
     assert (out[60 - 14, 100 - 11] == texture[60 - 14, 100 - 11]).all()
     assert (out[110, 140] == 0).all()
@@ -136,6 +136,28 @@ def test_parse_color(text, rgb):
 def test_parse_color_rejects(bad):
     with pytest.raises(ConfigError):
         parse_color(bad)
+
+
+def test_head_boxes_extend_up_and_to_the_back():
+    from veil.render.mask import head_boxes
+
+    box = np.array([[100, 100, 140, 150]], np.float32)
+    frontal = np.array([[[110, 115], [130, 115], [120, 128], [112, 140], [128, 140]]], np.float32)
+    looks_right = frontal.copy()
+    looks_right[0, 2, 0] = 128  # nose right of the eyes' midpoint: the back of the head is on the left
+    f = head_boxes(box, frontal)[0]
+    r = head_boxes(box, looks_right)[0]
+    none = head_boxes(box, np.full((1, 5, 2), np.nan, np.float32))[0]
+    assert f[1] < 100 and f[3] == 150 and f[0] == 100 and f[2] == 140  # only up for a frontal face
+    assert r[0] < 100 - 20 and r[2] == 140  # extended backwards (left), never moved off the face
+    assert (none == f).all()
+
+
+def test_head_mask_is_default(texture):
+    hair = (slice(48, 58), slice(130, 150))  # just above the face box
+    head = build_filter(RenderConfig(filter="solid")).apply(texture, faces(BOX))
+    face_only = build_filter(RenderConfig(filter="solid", head=False, mask_scale=1.0)).apply(texture, faces(BOX))
+    assert (head[hair] == 0).all() and (face_only[hair] == texture[hair]).all()
 
 
 def test_regions_skip_boxes_outside_frame():

@@ -108,7 +108,7 @@ class Anonymizer:
             fps = float(info.fps) if info.fps else None
 
             def process(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-                for i, res in enumerate(self.pipeline.run(frames)):
+                for i, res in enumerate(self.pipeline.run(frames, fps)):
                     item.add_frame(i, res.faces, i / fps if fps else None)
                     yield res.frame
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 
-__all__ = ["Config", "DetectConfig", "RenderConfig", "VideoConfig", "ImageConfig", "PRESETS", "preset"]
+__all__ = ["Config", "DetectConfig", "TrackConfig", "RenderConfig", "VideoConfig", "ImageConfig", "PRESETS", "preset"]
 
 
 class _Frozen(BaseModel):
@@ -37,12 +37,27 @@ class DetectConfig(_Frozen):
     nms_iou: float = Field(0.3, gt=0.0, le=1.0)
 
 
+class TrackConfig(_Frozen):
+    """Temporal consistency for video (see veil.track)."""
+
+    tracking: bool = Field(True, description="track faces across frames; off = independent frames")
+    detect_every: int = Field(1, ge=1, le=30, description="run the detector on every k-th frame, track in between")
+    low_threshold: float = Field(0.1, ge=0.0, le=1.0, description="lowest score that may continue a track")
+    coast_s: float = Field(0.5, ge=0.0, le=10.0, description="seconds a lost track keeps its mask")
+    lookahead_s: float = Field(1.0, ge=0.0, le=10.0, description="frames held back for gap filling, in seconds")
+    pre_s: float = Field(0.2, ge=0.0, le=2.0, description="extend new tracks this far back in time")
+    max_buffer_mb: int = Field(512, ge=16, description="memory bound of the look-ahead buffer")
+    scene_cut: float = Field(0.5, ge=0.0, le=1.0, description="histogram distance that ends all tracks; 0 = off")
+    min_iou: float = Field(0.2, gt=0.0, le=1.0)
+
+
 class RenderConfig(_Frozen):
     """How faces are hidden."""
 
     filter: str = Field("blur", description="filter name, see `veil.render.FILTERS`")
     shape: Literal["ellipse", "box"] = "ellipse"
-    mask_scale: float = Field(1.3, ge=1.0, le=3.0, description="mask size relative to the detected box")
+    mask_scale: float = Field(1.5, ge=1.0, le=3.0, description="mask size relative to the (head) box")
+    head: bool = Field(True, description="grow face boxes to head boxes: hair above, back of the head when turned")
     feather: float = Field(0.0, ge=0.0, le=0.5, description="soft edge width as a fraction of the mask size")
     strength: float = Field(1.0, gt=0.0, le=10.0, description="filter strength relative to the default (1.0)")
     color: str = Field("#000000", description="solid fill colour, '#rrggbb' or a CSS name")
@@ -75,6 +90,7 @@ class ImageConfig(_Frozen):
 
 class Config(_Frozen):
     detect: DetectConfig = DetectConfig()
+    track: TrackConfig = TrackConfig()
     render: RenderConfig = RenderConfig()
     video: VideoConfig = VideoConfig()
     image: ImageConfig = ImageConfig()

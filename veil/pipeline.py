@@ -71,22 +71,23 @@ class Pipeline:
         return found
 
     def process(self, frames: list[np.ndarray]) -> list[FrameResult]:
-        """Anonymize a batch of frames."""
-        out = []
-        for frame, faces in zip(frames, self.detect(frames)):
-            t = time.perf_counter()
-            faces = self.policy.decide(faces)
-            t2 = time.perf_counter()
-            rendered = self.filter.apply(frame, faces)
-            self.timings.policy += t2 - t
-            self.timings.render += time.perf_counter() - t2
-            out.append(FrameResult(rendered, faces))
-        self.timings.frames += len(frames)
-        return out
+        """Anonymize a batch of independent frames (images; video without tracking)."""
+        return [self.finish(frame, faces) for frame, faces in zip(frames, self.detect(frames))]
 
-    def run(self, frames: Iterable[np.ndarray], batch: int | None = None) -> Iterator[FrameResult]:
-        """Anonymize a stream of frames, ``batch`` at a time, in order."""
-        size = batch or self.config.video.batch
+    def run(self, frames: Iterable[np.ndarray], fps: float | None = None) -> Iterator[FrameResult]:
+        """Anonymize a video's frames, in order, one result per frame.
+
+        With tracking on (the default) frames go through the tracker and the look-ahead
+        buffer, so results come out with a delay of up to ``lookahead_s``; ``fps`` converts
+        the config's seconds to frames (30 when unknown).
+        """
+        if not self.config.track.tracking:
+            yield from self._run_independent(frames)
+            return
+        yield from _VideoRun(self, fps or 30.0).run(frames)
+
+    def _run_independent(self, frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
+        size = self.config.video.batch
         buf: list[np.ndarray] = []
         for frame in frames:
             buf.append(frame)
@@ -95,3 +96,62 @@ class Pipeline:
                 buf = []
         if buf:
             yield from self.process(buf)
+
+    def finish(self, frame: np.ndarray, faces: Faces) -> FrameResult:
+        """Policy and render for one frame whose faces are final."""
+        t = time.perf_counter()
+        faces = self.policy.decide(faces)
+        t2 = time.perf_counter()
+        rendered = self.filter.apply(frame, faces)
+        self.timings.policy += t2 - t
+        self.timings.render += time.perf_counter() - t2
+        self.timings.frames += 1
+        return FrameResult(rendered, faces)
+
+
+class _VideoRun:
+    """State of one video through detect -> track -> look-ahead -> policy -> render."""
+
+    def __init__(self, pipeline: Pipeline, fps: float):
+        from .track import Lookahead, SceneCutDetector, Tracker
+
+        cfg = pipeline.config.track
+        self.pipeline = pipeline
+        self.every = cfg.detect_every
+        self.low = min(cfg.low_threshold, pipeline.config.detect.threshold)
+        self.tracker = Tracker(pipeline.config.detect.threshold, self.low,
+                               coast_frames=max(round(cfg.coast_s * fps), self.every), min_iou=cfg.min_iou)
+        self.lookahead = Lookahead(round(cfg.lookahead_s * fps), pre_frames=round(cfg.pre_s * fps),
+                                   max_bytes=cfg.max_buffer_mb << 20)
+        self.cuts = SceneCutDetector(cfg.scene_cut) if cfg.scene_cut > 0 else None
+        self.index = 0
+        self.detected_frames = 0
+
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
+        from .track import Buffered
+
+        batch_size = self.pipeline.config.video.batch
+        batch: list[np.ndarray] = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) >= batch_size:
+                yield from self._batch(batch, Buffered)
+                batch = []
+        if batch:
+            yield from self._batch(batch, Buffered)
+        for item in self.lookahead.flush():
+            yield self.pipeline.finish(item.frame, item.faces)
+
+    def _batch(self, batch: list[np.ndarray], Buffered) -> Iterator[FrameResult]:
+        cuts = [self.cuts.update(f) if self.cuts else False for f in batch]
+        todo = [i for i, cut in enumerate(cuts) if cut or (self.index + i) % self.every == 0]
+        found = dict(zip(todo, self.pipeline.detect([batch[i] for i in todo], self.low))) if todo else {}
+        self.detected_frames += len(todo)
+        for i, frame in enumerate(batch):
+            if cuts[i]:
+                self.tracker.reset()
+            faces = self.tracker.update(found.get(i))
+            segment = self.cuts.segment if self.cuts else 0
+            for item in self.lookahead.push(Buffered(self.index, frame, faces, segment)):
+                yield self.pipeline.finish(item.frame, item.faces)
+            self.index += 1

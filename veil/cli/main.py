@@ -11,15 +11,12 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-import enum
-import functools
-
 import typer
 
 from ..config import PRESETS
-from ..detect import DETECTORS
-from ..errors import VeilError
 from ..render import FILTERS
+from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors
+from .eval_cmd import eval_app
 from .progress import console, err_console, file_progress, tree_progress
 
 app = typer.Typer(
@@ -30,64 +27,29 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 log = logging.getLogger("veil")
-
-
-def _choices(name: str, values) -> type[enum.Enum]:
-    """A str Enum for Typer, generated from a registry so new entries need no CLI edit."""
-    return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
-
-
-PresetName = _choices("PresetName", PRESETS)
-FilterName = _choices("FilterName", FILTERS)
-DetectorName = _choices("DetectorName", DETECTORS)
-DeviceName = _choices("DeviceName", ["auto", "cpu", "cuda", "tensorrt", "openvino"])
-ShapeName = _choices("ShapeName", ["ellipse", "box"])
-
-
-def _value(choice):
-    return choice.value if isinstance(choice, enum.Enum) else choice
-
-
-def _one_line_errors(fn):
-    """Print VeilErrors as one line and exit with their code; Ctrl-C exits 130."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except VeilError as exc:
-            err_console.print(f"veil: error: {exc}", markup=False, highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("veil: interrupted; no partial output was written")
-            raise typer.Exit(130) from None
-
-    return wrapper
+app.add_typer(eval_app, name="eval")
 
 _DETECT = "Detection"
 _RENDER = "Filter"
+_TRACK = "Video tracking"
 _VIDEO = "Video"
 _OUTPUT = "Output"
 
 
-def _build(preset: str, **overrides):
-    from ..api import Anonymizer
-
-    return Anonymizer(preset=_value(preset), **{k: _value(v) for k, v in overrides.items() if v is not None})
-
-
 @app.command()
-@_one_line_errors
+@one_line_errors
 def anonymize(
     input: Path = typer.Argument(..., help="Image, video, or a folder (processed recursively)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file or folder (default NAME_anonymized)."),
     preset: PresetName = typer.Option("balanced", help="Settings preset."),
     filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", rich_help_panel=_RENDER,
-                                         help="How faces are hidden [default: blur]. 'none'/'debug' do NOT anonymize."),
+                                         help="How faces are hidden (default blur). 'none'/'debug' do NOT anonymize."),
     color: Optional[str] = typer.Option(None, help="Colour for --filter solid/image, e.g. '#ff00ff'.", rich_help_panel=_RENDER),
     image: Optional[Path] = typer.Option(None, help="Replacement image for --filter image (PNG with alpha).", rich_help_panel=_RENDER),
     shape: Optional[ShapeName] = typer.Option(None, rich_help_panel=_RENDER, help="Mask shape."),
-    mask_scale: Optional[float] = typer.Option(None, help="Mask size relative to the face box (default 1.3).", rich_help_panel=_RENDER),
+    mask_scale: Optional[float] = typer.Option(None, help="Mask size relative to the head box (default 1.5).", rich_help_panel=_RENDER),
+    head: Optional[bool] = typer.Option(None, "--head/--face-only", rich_help_panel=_RENDER,
+                                        help="Grow masks over the head: hair, and the back of turned heads (default on)."),
     feather: Optional[float] = typer.Option(None, help="Soft edge, fraction of mask size, outside the mask (default 0).", rich_help_panel=_RENDER),
     strength: Optional[float] = typer.Option(None, help="Blur/pixelate strength relative to the default (default 1.0).", rich_help_panel=_RENDER),
     threshold: Optional[float] = typer.Option(None, help="Detection score threshold.", rich_help_panel=_DETECT),
@@ -109,7 +71,7 @@ def anonymize(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Detect faces and hide them. Output keeps format, resolution, frame rate and audio."""
-    anon = _build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale,
+    anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                   feather=feather, strength=strength, threshold=threshold, max_side=max_side, tile=tile,
                   device=device, detector=detector, codec=codec, crf=crf, encoder_preset=encoder_preset,
                   copy_audio=audio, start=start, end=end, keep_metadata=keep_metadata)
@@ -143,7 +105,7 @@ def _summary(items, quiet: bool) -> None:
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def detect(
     input: Path = typer.Argument(..., help="An image or a folder of images (e.g. WIDER FACE images/)."),
     wider_out: Path = typer.Option(..., "--wider-out", help="Write WIDER-format predictions <event>/<name>.txt here."),
@@ -158,14 +120,14 @@ def detect(
     """Write detections in the WIDER FACE submission layout, for evaluation."""
     from .detect_cmd import run_detect
 
-    anon = _build(preset, threshold=threshold, max_side=max_side, tile=tile, device=device)
+    anon = build(preset, threshold=threshold, max_side=max_side, tile=tile, device=device)
     n_img, n_faces = run_detect(anon, input, wider_out, min_score, quiet)
     if not quiet:
         console.print(f"{n_img} image(s), {n_faces} detection(s) -> {wider_out}")
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def info() -> None:
     """Version, model files (with sha256) and execution providers."""
     import onnxruntime

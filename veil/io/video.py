@@ -180,6 +180,19 @@ def _probe(path: Path, start: Optional[float], end: Optional[float]) -> _Source:
     return _Source(dataclasses.replace(info, frames=frames), matrix, colors)
 
 
+def read_frames(path: Path) -> Iterator[np.ndarray]:
+    """Decode every frame of a video as RGB uint8 (for evaluation; anonymizing uses
+    :func:`transcode_video`). Decode errors raise CorruptMediaError."""
+    path = Path(path)
+    with _open_input(path) as inp:
+        vin = _video_stream(inp, path)
+        try:
+            for frame in inp.decode(vin):
+                yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            raise CorruptMediaError(f"{path}: cannot decode ({_reason(exc)})") from None
+
+
 def _open_input(path: Path) -> av.container.InputContainer:
     """av.open with veil's errors; the caller closes it (use ``with``)."""
     if not path.exists():

@@ -34,5 +34,13 @@ class AnonymizeAll:
 
     def decide(self, faces: Faces) -> Faces:
         n = len(faces)
-        reason = f"detected (score >= {self.threshold:g})"
-        return faces.with_columns(decision=np.full(n, ANONYMIZE, object), reason=np.full(n, reason, object))
+        source = faces.data.get("source", np.full(n, "detected", object))
+        reasons = {
+            "detected": f"detected (score >= {self.threshold:g})",
+            "low": "low-score detection continuing a track",
+            "coasted": "track lost: mask kept on its predicted position",
+            "interpolated": "between two detections of the track",
+            "extended": "before the track's first detection",
+        }
+        reason = np.array([reasons.get(s, str(s)) for s in source], object)
+        return faces.with_columns(decision=np.full(n, ANONYMIZE, object), reason=reason)

@@ -21,7 +21,7 @@ def build_filter(cfg: RenderConfig) -> Filter:
     cls = FILTERS.get(cfg.filter)
     if cls is None:
         raise ConfigError(f"unknown filter {cfg.filter!r}; choose one of {', '.join(FILTERS)}")
-    kw: dict = dict(shape=cfg.shape, mask_scale=cfg.mask_scale, feather=cfg.feather, strength=cfg.strength)
+    kw: dict = dict(shape=cfg.shape, mask_scale=cfg.mask_scale, feather=cfg.feather, strength=cfg.strength, head=cfg.head)
     if cls is Solid:
         kw["color"] = cfg.color
     if cls is ReplaceImage:

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..faces import Faces
-from .mask import face_regions
+from .mask import mask_regions
 
 __all__ = ["Filter", "MaskedFilter"]
 
@@ -33,8 +33,10 @@ class Filter(Protocol):
 class MaskedFilter:
     name = "masked"
 
-    def __init__(self, shape: str = "ellipse", mask_scale: float = 1.3, feather: float = 0.0, strength: float = 1.0):
+    def __init__(self, shape: str = "ellipse", mask_scale: float = 1.5, feather: float = 0.0, strength: float = 1.0,
+                 head: bool = True):
         self.shape = shape
+        self.head = head
         self.mask_scale = mask_scale
         self.feather = feather
         self.strength = strength
@@ -45,8 +47,7 @@ class MaskedFilter:
 
     def apply(self, frame: np.ndarray, faces: Faces) -> np.ndarray:
         out = frame.copy()
-        targets = faces[faces.to_anonymize]
-        for region in face_regions(targets.xyxy, frame.shape[:2], self.shape, self.mask_scale, self.feather):
+        for region in mask_regions(faces, frame.shape[:2], self.shape, self.mask_scale, self.feather, self.head):
             roi = out[region.slices]
             filled = self.fill(roi, region.size)
             a = region.alpha

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Region", "face_regions"]
+__all__ = ["Region", "face_regions", "head_boxes", "mask_regions", "HEAD_UP", "HEAD_BACK"]
+
+#: Head-box extension (see :func:`head_boxes`), chosen on OTB "Boy": docs/benchmarks.md.
+HEAD_UP = 0.2
+HEAD_BACK = 4.0
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,38 @@ def face_regions(xyxy: np.ndarray, frame_hw: tuple[int, int], shape: str = "elli
         alpha = alpha[y0c - Y0 : y1c - Y0, x0c - X0 : x1c - X0]
         out.append(Region(x0c, y0c, x1c, y1c, np.ascontiguousarray(alpha), float(2 * max(hw_, hh))))
     return out
+
+
+def head_boxes(xyxy: np.ndarray, landmarks: np.ndarray, up: float = HEAD_UP, back: float = HEAD_BACK) -> np.ndarray:
+    """Grow face boxes into head boxes, which is what a mask must hide.
+
+    Face detectors box the face from brows to chin. The head also has a forehead and hair
+    above (``up`` x box height is added on top) and, when the face is turned, a back of the
+    head: from the 5 landmarks, the nose's horizontal offset from the eyes' midpoint (as a
+    fraction of the box width, about 0.2 in profile) says which way the face looks, and the
+    box is extended ``back`` times that offset on the other side. Boxes are only ever
+    extended, never moved, so a wrong landmark cannot uncover the face. Rows without
+    landmarks (coasted or interpolated boxes) get the upward extension only.
+    """
+    out = np.asarray(xyxy, np.float32).copy()
+    if len(out) == 0:
+        return out
+    w = out[:, 2] - out[:, 0]
+    h = out[:, 3] - out[:, 1]
+    out[:, 1] -= up * h
+    lm = np.asarray(landmarks, np.float32)
+    eyes_mid = (lm[:, 0, 0] + lm[:, 1, 0]) / 2
+    turn = np.nan_to_num((lm[:, 2, 0] - eyes_mid) / np.maximum(w, 1e-6))  # > 0: looks right (in the image)
+    turn = np.clip(turn, -0.5, 0.5)
+    ext = back * np.abs(turn) * w
+    out[:, 0] -= np.where(turn > 0, ext, 0)
+    out[:, 2] += np.where(turn < 0, ext, 0)
+    return out
+
+
+def mask_regions(faces, frame_hw: tuple[int, int], shape: str = "ellipse", scale: float = 1.5,
+                 feather: float = 0.0, head: bool = True) -> list[Region]:
+    """The regions the renderer hides for the faces to anonymize (also used to measure leaks)."""
+    targets = faces[faces.to_anonymize]
+    xyxy = head_boxes(targets.xyxy, targets.landmarks) if head else targets.xyxy
+    return face_regions(xyxy, frame_hw, shape, scale, feather)

@@ -1,0 +1,57 @@
+"""Pieces shared by the CLI commands: choices generated from the registries, building an
+Anonymizer from flags, and one-line error handling."""
+
+from __future__ import annotations
+
+import enum
+import functools
+
+import typer
+
+from ..config import PRESETS
+from ..detect import DETECTORS
+from ..errors import VeilError
+from ..render import FILTERS
+from .progress import err_console
+
+__all__ = ["PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName", "build", "one_line_errors"]
+
+
+def _choices(name: str, values) -> type[enum.Enum]:
+    """A str Enum for Typer, generated from a registry so new entries need no CLI edit."""
+    return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+PresetName = _choices("PresetName", PRESETS)
+FilterName = _choices("FilterName", FILTERS)
+DetectorName = _choices("DetectorName", DETECTORS)
+DeviceName = _choices("DeviceName", ["auto", "cpu", "cuda", "tensorrt", "openvino"])
+ShapeName = _choices("ShapeName", ["ellipse", "box"])
+
+
+def _value(choice):
+    return choice.value if isinstance(choice, enum.Enum) else choice
+
+
+def build(preset, **overrides):
+    """An Anonymizer from a preset and the flags the user gave (None = not given)."""
+    from ..api import Anonymizer
+
+    return Anonymizer(preset=_value(preset), **{k: _value(v) for k, v in overrides.items() if v is not None})
+
+
+def one_line_errors(fn):
+    """Print VeilErrors as one line and exit with their code; Ctrl-C exits 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except VeilError as exc:
+            err_console.print(f"veil: error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("veil: interrupted; no partial output was written")
+            raise typer.Exit(130) from None
+
+    return wrapper

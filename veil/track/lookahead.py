@@ -1,0 +1,137 @@
+"""Bidirectional gap filling for files: a bounded look-ahead buffer of frames.
+
+The tracker only knows the past. Holding the last frames back before rendering lets veil
+use the future too:
+
+* **interpolation** — when a track is detected again after some frames without a
+  detection (a miss, or frames skipped by detect-every-k), the frames in between get a box
+  interpolated between the two detections, replacing the forward-only prediction;
+* **backward extension** — a face usually enters the frame, or turns towards the camera,
+  a few frames before the detector fires: a new track's first box is copied back onto the
+  ``pre_frames`` frames before it (growing a little with distance).
+
+Both stay within one scene (``segment``): nothing is carried across a scene cut. The buffer
+holds at most ``size`` frames and at most ``max_bytes`` of pixels, so memory stays bounded
+whatever the resolution; a file is processed with a delay of that many frames.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..faces import Faces
+from .tracker import SOURCE
+
+__all__ = ["Buffered", "Lookahead"]
+
+_OBSERVED = ("detected", "low")
+
+
+@dataclass
+class Buffered:
+    """A frame waiting in the buffer, with its faces so far."""
+
+    index: int
+    frame: np.ndarray
+    faces: Faces
+    segment: int = 0
+    time_s: float | None = None
+
+
+def _observed(faces: Faces) -> dict[int, np.ndarray]:
+    """Track id -> box, for rows that are real detections."""
+    src = faces.data.get(SOURCE)
+    if src is None:
+        return {}
+    return {int(t): faces.xyxy[i] for i, t in enumerate(faces.track_id) if t >= 0 and src[i] in _OBSERVED}
+
+
+def _with_box(faces: Faces, track_id: int, box: np.ndarray, source: str, score: float) -> Faces:
+    """Replace the track's non-observed rows (if any) by ``box``; observed rows are kept."""
+    src = faces.data.get(SOURCE, np.full(len(faces), "detected", object))
+    mine = faces.track_id == track_id
+    if (mine & np.isin(src, _OBSERVED)).any():
+        return faces
+    rest = faces[~mine]
+    if SOURCE not in rest.data:
+        rest = rest.with_columns(data={**rest.data, SOURCE: np.full(len(rest), "detected", object)})
+    row = Faces(xyxy=box[None], scores=[score], track_id=[track_id], data={SOURCE: np.array([source], object)})
+    return Faces.concatenate([rest, row])
+
+
+def _grow(box: np.ndarray, factor: float) -> np.ndarray:
+    c = (box[:2] + box[2:]) / 2
+    half = (box[2:] - box[:2]) / 2 * factor
+    return np.concatenate([c - half, c + half]).astype(np.float32)
+
+
+class Lookahead:
+    """Holds frames back; see the module docstring.
+
+    Args:
+        size: frames held back (0 disables look-ahead: frames leave at once).
+        pre_frames: how many frames before its first detection a new track is extended.
+        max_bytes: memory bound for the held frames.
+        margin: growth of interpolated boxes (they are estimates).
+    """
+
+    def __init__(self, size: int, pre_frames: int = 5, max_bytes: int = 512 << 20, margin: float = 1.05):
+        self.size = max(0, size)
+        self.pre_frames = pre_frames
+        self.max_bytes = max_bytes
+        self.margin = margin
+        self.buf: deque[Buffered] = deque()
+        self.seen: set[int] = set()  # tracks already observed (no backward extension for them)
+
+    def push(self, item: Buffered) -> list[Buffered]:
+        """Add a frame; return the frames that leave the buffer, oldest first."""
+        for tid, box in _observed(item.faces).items():
+            score = float(item.faces.scores[item.faces.track_id == tid][0])
+            if tid in self.seen:
+                self._interpolate(item, tid, box, score)
+            else:
+                self.seen.add(tid)
+                self._extend_back(item, tid, box, score)
+        self.buf.append(item)
+        out = []
+        while self.buf and (len(self.buf) > self.size or self._bytes() > self.max_bytes):
+            out.append(self.buf.popleft())
+        return out
+
+    def flush(self) -> list[Buffered]:
+        out = list(self.buf)
+        self.buf.clear()
+        return out
+
+    def _bytes(self) -> int:
+        return sum(b.frame.nbytes for b in self.buf)
+
+    def _interpolate(self, item: Buffered, tid: int, box: np.ndarray, score: float) -> None:
+        # the latest buffered frame where this track was observed, in the same scene
+        last = None
+        for k in range(len(self.buf) - 1, -1, -1):
+            b = self.buf[k]
+            if b.segment != item.segment:
+                return
+            if tid in _observed(b.faces):
+                last = k
+                break
+        if last is None or last == len(self.buf) - 1:
+            return
+        start = _observed(self.buf[last].faces)[tid]
+        steps = item.index - self.buf[last].index
+        for k in range(last + 1, len(self.buf)):
+            b = self.buf[k]
+            w = (b.index - self.buf[last].index) / steps
+            interp = _grow((1 - w) * start + w * box, self.margin)
+            b.faces = _with_box(b.faces, tid, interp, "interpolated", score)
+
+    def _extend_back(self, item: Buffered, tid: int, box: np.ndarray, score: float) -> None:
+        for dist, k in enumerate(range(len(self.buf) - 1, max(-1, len(self.buf) - 1 - self.pre_frames), -1), start=1):
+            b = self.buf[k]
+            if b.segment != item.segment:
+                return
+            b.faces = _with_box(b.faces, tid, _grow(box, 1 + 0.05 * dist), "extended", score)

@@ -1,0 +1,200 @@
+"""Face tracking for video: ids across frames, smoothed masks, coasting through misses.
+
+A detector that works frame by frame leaks: a face missed for one frame of a 30 fps video is
+visible to anyone who pauses it. The tracker closes those holes going forward in time (the
+look-ahead buffer in :mod:`veil.track.lookahead` closes them backwards).
+
+Association is ByteTrack-style: detections at or above the operating threshold are matched
+to the tracks' predicted boxes first; then detections between ``low_threshold`` and the
+threshold may continue an existing track (a face that blurs or turns keeps its mask), but
+never start one. Matching is greedy by IoU. Motion is a constant-velocity alpha-beta filter
+on box centre and size, which is all a face needs over the short gaps we bridge.
+
+Privacy rules, unlike a general-purpose tracker:
+
+* every detection at or above the threshold is returned, matched or not (nothing is
+  dropped while a track "initializes");
+* the box rendered for a matched detection is the union of the smoothed box and the raw
+  detection, so smoothing never uncovers part of a face that moves fast;
+* a lost track keeps a mask on its predicted position for ``coast_frames`` frames, growing
+  a little each frame as its position gets less certain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..faces import Faces
+
+__all__ = ["Tracker", "box_iou"]
+
+#: ``data`` column telling how a row came to be: "detected", "low" (a low-score detection that
+#: continues a track) or "coasted" (no detection: a predicted position).
+SOURCE = "source"
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between ``(n, 4)`` and ``(m, 4)`` xyxy boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def _greedy_match(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    pairs = []
+    if iou.size == 0:
+        return pairs
+    iou = iou.copy()
+    while True:
+        i, j = np.unravel_index(np.argmax(iou), iou.shape)
+        if iou[i, j] < min_iou:
+            return pairs
+        pairs.append((int(i), int(j)))
+        iou[i, :] = -1
+        iou[:, j] = -1
+
+
+def _to_cxcywh(b: np.ndarray) -> np.ndarray:
+    return np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]], np.float64)
+
+
+def _to_xyxy(s: np.ndarray) -> np.ndarray:
+    cx, cy, w, h = s
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+
+
+@dataclass
+class _Track:
+    id: int
+    state: np.ndarray  # cx, cy, w, h
+    velocity: np.ndarray  # per frame
+    score: float
+    landmarks: np.ndarray
+    hits: int = 1
+    missed: int = 0  # consecutive frames without a detection
+
+    def predict(self, frames: int = 1) -> np.ndarray:
+        s = self.state + self.velocity * frames
+        s[2:] = np.maximum(s[2:], 2.0)
+        return s
+
+
+class Tracker:
+    """Assigns track ids and adds coasted boxes; one instance per video.
+
+    Args:
+        threshold: operating score threshold (detections at or above it are always kept).
+        low_threshold: lowest score that may continue an existing track.
+        coast_frames: how many frames a lost track keeps its mask.
+        min_iou: association threshold between a predicted box and a detection.
+        alpha, beta: position and velocity gains of the alpha-beta filter.
+        growth: relative growth of a coasted box per frame (position uncertainty).
+    """
+
+    def __init__(self, threshold: float, low_threshold: float = 0.1, coast_frames: int = 15,
+                 min_iou: float = 0.2, alpha: float = 0.6, beta: float = 0.2, growth: float = 0.03):
+        self.threshold = threshold
+        self.low_threshold = min(low_threshold, threshold)
+        self.coast_frames = coast_frames
+        self.min_iou = min_iou
+        self.alpha, self.beta, self.growth = alpha, beta, growth
+        self.tracks: list[_Track] = []
+        self._next_id = 0
+
+    def reset(self) -> None:
+        """End all tracks (scene cut). Ids keep increasing, so they stay unique per video."""
+        self.tracks = []
+
+    def update(self, faces: Faces | None, frames: int = 1) -> Faces:
+        """Advance by ``frames`` and take this frame's detections (``None``: not detected).
+
+        Returns this frame's faces: every detection at or above the threshold, low-score
+        detections that continue a track, and coasted boxes of lost tracks, each with its
+        ``track_id`` and a ``source`` data column.
+        """
+        for t in self.tracks:
+            t.missed += frames
+        preds = np.array([_to_xyxy(t.predict(t.missed)) for t in self.tracks], np.float32).reshape(-1, 4)
+        if faces is None:
+            return self._emit(Faces.empty(), np.zeros(0, np.int64), np.zeros(0, object))
+
+        strong = np.flatnonzero(faces.scores >= self.threshold)
+        weak = np.flatnonzero((faces.scores >= self.low_threshold) & (faces.scores < self.threshold))
+        track_of = np.full(len(faces), -1, np.int64)
+        free = list(range(len(self.tracks)))
+        for group in (strong, weak):
+            if not len(group) or not free:
+                continue
+            pairs = _greedy_match(box_iou(preds[free], faces.xyxy[group]), self.min_iou)
+            taken = set()
+            for pi, di in pairs:
+                ti, d = free[pi], group[di]
+                self._correct(self.tracks[ti], faces, d)
+                track_of[d] = self.tracks[ti].id
+                taken.add(ti)
+            free = [f for f in free if f not in taken]
+        for d in strong:
+            if track_of[d] < 0:
+                track_of[d] = self._start(faces, d)
+        keep = np.flatnonzero((faces.scores >= self.threshold) | (track_of >= 0))
+        source = np.where(faces.scores[keep] >= self.threshold, "detected", "low").astype(object)
+        return self._emit(faces[keep], track_of[keep], source)
+
+    # -- internals --------------------------------------------------------------------
+    def _start(self, faces: Faces, d: int) -> int:
+        tid = self._next_id
+        self._next_id += 1
+        self.tracks.append(_Track(tid, _to_cxcywh(faces.xyxy[d]), np.zeros(4), float(faces.scores[d]),
+                                  faces.landmarks[d].copy()))
+        return tid
+
+    def _correct(self, t: _Track, faces: Faces, d: int) -> None:
+        pred = t.predict(t.missed)
+        resid = _to_cxcywh(faces.xyxy[d]) - pred
+        t.state = pred + self.alpha * resid
+        t.velocity = t.velocity + self.beta * resid / max(t.missed, 1)
+        t.score, t.landmarks = float(faces.scores[d]), faces.landmarks[d].copy()
+        t.hits += 1
+        t.missed = 0
+
+    def _emit(self, found: Faces, ids: np.ndarray, source: np.ndarray) -> Faces:
+        """Matched detections rendered as union(smoothed, raw); lost tracks coasted."""
+        by_id = {t.id: t for t in self.tracks}
+        xyxy = found.xyxy.copy()
+        for row, tid in enumerate(ids):
+            t = by_id.get(int(tid))
+            if t is not None and t.hits > 1:
+                s = _to_xyxy(t.state)
+                xyxy[row, :2] = np.minimum(xyxy[row, :2], s[:2])
+                xyxy[row, 2:] = np.maximum(xyxy[row, 2:], s[2:])
+        out = found.with_columns(xyxy=xyxy, track_id=ids, data={**found.data, SOURCE: source})
+        # advance unmatched tracks; end those lost for too long
+        coasted, alive = [], []
+        for t in self.tracks:
+            if t.missed == 0:
+                alive.append(t)
+                continue
+            if t.missed > self.coast_frames:
+                continue
+            alive.append(t)
+            s = t.predict(t.missed)
+            s[2:] *= 1 + self.growth * t.missed
+            coasted.append((t, _to_xyxy(s)))
+        self.tracks = alive
+        if not coasted:
+            return out
+        extra = Faces(
+            xyxy=np.array([b for _, b in coasted], np.float32),
+            scores=np.array([t.score for t, _ in coasted], np.float32),
+            landmarks=np.full((len(coasted), 5, 2), np.nan, np.float32),
+            track_id=np.array([t.id for t, _ in coasted], np.int64),
+            data={SOURCE: np.array(["coasted"] * len(coasted), object)},
+        )
+        return Faces.concatenate([out, extra])
