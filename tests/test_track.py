@@ -1,0 +1,153 @@
+"""Tracker, look-ahead gap filling and scene cuts on synthetic detections (geometry), and
+the whole video path on a real clip with ground truth (leaks)."""
+
+import numpy as np
+import pytest
+
+from veil.faces import Faces
+from veil.track import SOURCE, Buffered, Lookahead, SceneCutDetector, Tracker, box_iou
+
+
+def det(*boxes, score=0.9):
+    return Faces(xyxy=np.array(boxes, np.float32).reshape(-1, 4), scores=np.full(len(boxes), score, np.float32))
+
+
+def test_box_iou():
+    a = np.array([[0, 0, 10, 10]], np.float32)
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
+    np.testing.assert_allclose(box_iou(a, b)[0], [1.0, 1 / 3, 0.0], atol=1e-6)
+
+
+def test_ids_persist_and_every_detection_is_returned():
+    t = Tracker(threshold=0.5)
+    ids = []
+    for x in range(0, 50, 5):
+        out = t.update(det([x, 0, x + 40, 40], [200, 200, 240, 240]))
+        assert len(out) >= 2
+        ids.append(tuple(out.track_id[:2]))
+    assert len(set(ids)) == 1 and ids[0][0] != ids[0][1]
+    # a brand-new detection is returned at once, with a fresh id (nothing waits to "initialize")
+    out = t.update(det([50, 0, 90, 40], [200, 200, 240, 240], [400, 400, 430, 430]))
+    assert len(out) == 3 and len(set(out.track_id)) == 3
+
+
+def test_coasting_keeps_a_mask_on_the_predicted_position():
+    t = Tracker(threshold=0.5, coast_frames=3)
+    for x in range(0, 40, 10):
+        t.update(det([x, 0, x + 40, 40]))
+    out = t.update(det())  # missed
+    assert len(out) == 1 and out.data[SOURCE][0] == "coasted"
+    assert out.xyxy[0, 0] > 30  # moved on with the track's velocity
+    for _ in range(3):
+        out = t.update(None)
+    assert len(out) == 0  # coasted for 3 frames at most (1 + 2 more), then dropped
+
+
+def test_low_score_detections_continue_but_never_start_tracks():
+    t = Tracker(threshold=0.5, low_threshold=0.1)
+    assert len(t.update(det([0, 0, 40, 40], score=0.3))) == 0  # cannot start a track
+    t.update(det([0, 0, 40, 40], score=0.9))
+    out = t.update(det([2, 0, 42, 40], score=0.3))  # continues it
+    assert len(out) == 1 and out.data[SOURCE][0] == "low"
+
+
+def test_rendered_box_contains_the_raw_detection():
+    t = Tracker(threshold=0.5)
+    for x in (0, 0, 0, 0):
+        t.update(det([x, 0, x + 40, 40]))
+    raw = [25, 0, 65, 40]  # sudden jump: smoothing lags, but the mask must still cover it
+    out = t.update(det(raw))
+    assert (out.xyxy[0, :2] <= raw[:2]).all() and (out.xyxy[0, 2:] >= raw[2:]).all()
+
+
+def test_reset_ends_tracks():
+    t = Tracker(threshold=0.5)
+    t.update(det([0, 0, 40, 40]))
+    t.reset()
+    assert len(t.update(None)) == 0
+
+
+def frame():
+    return np.zeros((4, 4, 3), np.uint8)
+
+
+def test_lookahead_interpolates_gaps():
+    t, la = Tracker(threshold=0.5, coast_frames=10), Lookahead(size=10, pre_frames=0)
+    out = []
+    for i in range(12):
+        x = 5 * i
+        faces = t.update(det([x, 0, x + 40, 40]) if i not in (7, 8, 9) else det())
+        out += la.push(Buffered(i, frame(), faces))
+    out += la.flush()
+    assert [b.index for b in out] == list(range(12))
+    for i in (7, 8, 9):
+        f = out[i].faces
+        assert len(f) == 1 and f.data[SOURCE][0] == "interpolated"
+        cx = (f.xyxy[0, 0] + f.xyxy[0, 2]) / 2
+        assert cx == pytest.approx(20 + 5 * i, abs=1.0)
+
+
+def test_lookahead_extends_new_tracks_backwards_within_a_scene():
+    t, la = Tracker(threshold=0.5), Lookahead(size=10, pre_frames=3)
+    out = []
+    for i in range(6):
+        faces = t.update(det([100, 100, 140, 140]) if i == 5 else det())
+        segment = 0 if i < 3 else 1  # a cut before frame 3
+        out += la.push(Buffered(i, frame(), faces, segment))
+    out += la.flush()
+    has = [len(b.faces) > 0 for b in out]
+    assert has == [False, False, False, True, True, True]  # 3 back, but not across the cut
+    assert out[3].faces.data[SOURCE][0] == "extended"
+
+
+def test_lookahead_memory_bound():
+    la = Lookahead(size=100, max_bytes=3 * frame().nbytes)
+    released = [la.push(Buffered(i, frame(), Faces.empty())) for i in range(6)]
+    assert sum(len(r) for r in released) == 3 and len(la.buf) == 3
+
+
+def test_scene_cut(astronaut, grace_hopper):
+    import cv2
+
+    cut = SceneCutDetector()
+    a = astronaut
+    b = cv2.resize(grace_hopper, a.shape[1::-1])
+    shifted = np.roll(a, 8, axis=1)
+    assert [cut.update(x) for x in (a, shifted, a, b, b)] == [False, False, False, True, False]
+    assert cut.segment == 1
+
+
+@pytest.fixture(scope="module")
+def boy(data_dir):
+    from veil.eval.leaks import read_boxes
+    from veil.io.video import read_frames
+
+    root = data_dir / "video" / "otb_boy"
+    frames = list(read_frames(root / "boy_frames0001-0301_30fps.mp4"))
+    return frames, read_boxes(root / "groundtruth_rect.txt")
+
+
+def leaks(frames, truth, **settings):
+    import veil
+    from veil.eval.leaks import leak_report
+
+    anon = veil.Anonymizer(**settings)
+    faces = [r.faces for r in anon.pipeline.run(iter(frames), 30)]
+    assert len(faces) == len(frames)
+    rc = anon.config.render
+    return leak_report(faces, truth, frames[0].shape[:2], rc.shape, rc.mask_scale, head=rc.head)
+
+
+def test_otb_boy_default_has_no_leaks(boy):
+    frames, truth = boy
+    rep = leaks(frames[:150], truth)
+    assert rep.face_frames == 150 and rep.leaked == []
+
+
+def test_tracking_fills_frames_the_detector_skips(boy):
+    """Detect every 3rd frame: tracking and interpolation cover the frames in between."""
+    frames, truth = boy
+    tracked = leaks(frames[:120], truth, detect_every=3)
+    forward_only = leaks(frames[:120], truth, detect_every=3, lookahead_s=0.0)
+    assert tracked.leak_rate <= 0.02
+    assert forward_only.leak_rate > tracked.leak_rate  # look-ahead interpolation beats prediction
