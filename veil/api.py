@@ -118,6 +118,44 @@ class Anonymizer:
                                    "frames": stats.frames_out, "audio_copied": stats.audio_copied}
         return item
 
+    def stream(self, src: str | Path, dst: str | Path, options=None, on_frame: Callable[[int], None] | None = None,
+               stop=None) -> ItemReport:
+        """Anonymize a live source (camera, RTSP/HTTP/HLS/UDP/TCP URL, ``-`` for stdin) into a
+        file, ``-`` (stdout) or a network URL, with bounded latency.
+
+        Frames that fall behind are dropped before processing, never written raw. Tracking
+        runs without look-ahead (it would add its length to the latency); coasting still
+        bridges missed detections. ``options`` is a :class:`veil.io.stream.StreamOptions`.
+        """
+        from .io.stream import StreamOptions, anonymize_stream, redact_url
+
+        opts = options or StreamOptions()
+        item = self.report.add(ItemReport(input=redact_url(str(src)), kind="stream", output=str(dst)))
+        live_cfg = self.config.updated(track={"lookahead_s": 0.0}, video={"batch": 1})
+        pipeline = Pipeline(live_cfg, detector=self.pipeline.detector, filter=self.pipeline.filter,
+                            timings=self.pipeline.timings)
+        t0 = time.perf_counter()
+
+        def process(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+            for i, res in enumerate(pipeline.run(frames)):
+                item.add_frame(i, res.faces)
+                yield res.frame
+
+        stats = None
+        try:
+            stats = anonymize_stream(src, dst, process, self.config.video, opts, on_frame=on_frame, stop=stop)
+        except BaseException as exc:
+            item.status, item.error = "error", str(exc) if isinstance(exc, VeilError) else exc.__class__.__name__
+            stats = getattr(exc, "stream_stats", None)
+            raise
+        finally:
+            item.seconds = time.perf_counter() - t0
+            if stats is not None:
+                item.extra["stream"] = {"frames_in": stats.frames_in, "frames_out": stats.frames_out,
+                                        "dropped": stats.dropped, "reconnects": stats.reconnects,
+                                        "latency_max_s": round(stats.latency_max_s, 3), "ended": stats.ended}
+        return item
+
     def file(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
              on_frame: Callable[[int], None] | None = None) -> ItemReport:
         """An image or a video, by file suffix."""

@@ -11,8 +11,11 @@
     ├── ModelError           (5)    model file missing, wrong checksum or wrong shape
     └── ProcessingError      (6)    something failed mid-run; nothing was written
 
-Every error that stops a run guarantees that no partial output is left behind: writers
-go to a temporary file that is only renamed over the target once it is complete.
+Every error that stops a file run guarantees that no partial output is left behind: writers
+go to a temporary file that is only renamed over the target once it is complete. Live
+streams (``veil stream``) are the one exception, by design: the frames anonymized before a
+disconnect or Ctrl-C are kept in a finalized file (every one of them went through
+detection), and the error says so.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from ..config import PRESETS
 from ..render import FILTERS
 from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors
 from .eval_cmd import eval_app
+from .stream_cmd import stream
 from .progress import console, err_console, file_progress, tree_progress
 
 app = typer.Typer(
@@ -142,6 +143,9 @@ def info() -> None:
     console.print("onnxruntime providers: " + ", ".join(onnxruntime.get_available_providers()))
     console.print("presets: " + ", ".join(PRESETS))
     console.print("filters: " + ", ".join(FILTERS))
+
+
+app.command()(stream)
 
 
 def main(argv: list[str] | None = None) -> None:

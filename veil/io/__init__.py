@@ -1,4 +1,4 @@
-"""Reading and writing media: images, video files and (later) streams."""
+"""Reading and writing media: images, video files and live streams."""
 
 from .paths import IMAGE_SUFFIXES, VIDEO_SUFFIXES, default_output, media_kind, walk_media
 

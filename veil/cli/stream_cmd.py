@@ -1,0 +1,70 @@
+"""``veil stream``: anonymize a live source (camera, network URL, stdin) with bounded latency."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import FilterName, PresetName, build, one_line_errors
+from .progress import console
+
+
+@one_line_errors
+def stream(
+    source: str = typer.Argument(..., help="rtsp://, http(s)://….m3u8, udp://, tcp://, srt://, /dev/video0, or - (stdin)."),
+    output: str = typer.Option(..., "-o", "--output", help="A file, - (stdout, MPEG-TS), or udp:// tcp:// rtsp:// rtmp:// URL."),
+    preset: PresetName = typer.Option("balanced", help="Settings preset."),
+    filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", help="How faces are hidden (default blur)."),
+    color: Optional[str] = typer.Option(None, help="Colour for --filter solid."),
+    threshold: Optional[float] = typer.Option(None, help="Detection score threshold."),
+    max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px)."),
+    detect_every: Optional[int] = typer.Option(None, help="Run the detector every k-th frame (tracking in between)."),
+    max_latency: float = typer.Option(1.0, help="Frames older than this (s) are dropped before processing, never sent raw."),
+    reconnect: int = typer.Option(5, help="Reconnection attempts for network sources."),
+    stall_timeout: float = typer.Option(10.0, help="Seconds without a frame before reconnecting."),
+    format: Optional[str] = typer.Option(None, "--format", help="Output container (default by scheme/suffix; mpegts for -)."),
+    live: Optional[bool] = typer.Option(None, "--live/--no-live", help="Drop late frames (live) or wait (recorded input)."),
+    report: Optional[Path] = typer.Option(None, help="Write a JSON report."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Anonymize a live stream. Ctrl-C once: finish cleanly; twice: abort."""
+    from ..io.stream import StreamOptions
+
+    anon = build(preset, filter=filter, color=color, threshold=threshold, max_side=max_side, detect_every=detect_every)
+    opts = StreamOptions(max_latency_s=max_latency, reconnect=reconnect, stall_timeout_s=stall_timeout,
+                         output_format=format, live=live)
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        console.print("veil: stopping after the frames in flight (Ctrl-C again to abort)")
+        stop.set()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        signal.signal(signal.SIGINT, on_sigint)
+    shown = {"n": 0}
+
+    def on_frame(n: int) -> None:
+        shown["n"] = n
+        if not quiet and n % 100 == 0:
+            console.print(f"{n} frames anonymized", highlight=False)
+
+    try:
+        item = anon.stream(source, output, opts, on_frame=on_frame, stop=stop)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        if report is not None:
+            anon.write_report(report)
+    s = item.extra.get("stream", {})
+    if not quiet:
+        console.print(f"{s.get('frames_out', 0)} frames anonymized, {s.get('dropped', 0)} dropped before processing, "
+                      f"{s.get('reconnects', 0)} reconnection(s), ended: {s.get('ended')}")
