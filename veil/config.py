@@ -35,6 +35,9 @@ class DetectConfig(_Frozen):
     tile: bool = Field(False, description="also detect on overlapping full-resolution tiles (small faces)")
     tile_size: int = Field(640, ge=128)
     nms_iou: float = Field(0.3, gt=0.0, le=1.0)
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8: a quantized copy of the model (faster on CPUs with VNNI/AMX), "
+        "made once and cached; see veil.detect.quantize")
 
 
 class TrackConfig(_Frozen):
@@ -48,7 +51,7 @@ class TrackConfig(_Frozen):
     pre_s: float = Field(0.2, ge=0.0, le=2.0, description="extend new tracks this far back in time")
     max_buffer_mb: int = Field(512, ge=16, description="memory bound of the look-ahead buffer")
     scene_cut: float = Field(0.5, ge=0.0, le=1.0, description="histogram distance that ends all tracks; 0 = off")
-    min_iou: float = Field(0.2, gt=0.0, le=1.0)
+    min_match: float = Field(-0.25, ge=-1.0, le=1.0, description="distance-IoU needed to continue a track")
 
 
 class RenderConfig(_Frozen):
@@ -121,9 +124,9 @@ def validated(data: dict) -> Config:
 #: Named presets. ``balanced`` is the default. ``deface`` reproduces deface's defaults
 #: (native resolution, threshold 0.2) for side-by-side comparisons.
 PRESETS: dict[str, Config] = {
-    "fast": Config(detect=DetectConfig(max_side=640)),
+    "fast": Config(detect=DetectConfig(max_side=640), track=TrackConfig(detect_every=3)),
     "balanced": Config(),
-    "thorough": Config(detect=DetectConfig(max_side=0, tile=True, threshold=0.15)),
+    "thorough": Config(detect=DetectConfig(max_side=1280, tile=True, threshold=0.15)),
     "deface": Config(detect=DetectConfig(max_side=0, threshold=0.2)),
 }
 

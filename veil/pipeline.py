@@ -120,7 +120,7 @@ class _VideoRun:
         self.every = cfg.detect_every
         self.low = min(cfg.low_threshold, pipeline.config.detect.threshold)
         self.tracker = Tracker(pipeline.config.detect.threshold, self.low,
-                               coast_frames=max(round(cfg.coast_s * fps), self.every), min_iou=cfg.min_iou)
+                               coast_frames=max(round(cfg.coast_s * fps), self.every), min_match=cfg.min_match)
         self.lookahead = Lookahead(round(cfg.lookahead_s * fps), pre_frames=round(cfg.pre_s * fps),
                                    max_bytes=cfg.max_buffer_mb << 20)
         self.cuts = SceneCutDetector(cfg.scene_cut) if cfg.scene_cut > 0 else None

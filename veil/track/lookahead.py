@@ -6,6 +6,9 @@ use the future too:
 * **interpolation** — when a track is detected again after some frames without a
   detection (a miss, or frames skipped by detect-every-k), the frames in between get a box
   interpolated between the two detections, replacing the forward-only prediction;
+* **linking** — a fast face can jump too far for the tracker, which then starts a new
+  track: a new track that appears close to where another one was lost a few frames earlier
+  is joined to it by interpolation;
 * **backward extension** — a face usually enters the frame, or turns towards the camera,
   a few frames before the detector fires: a new track's first box is copied back onto the
   ``pre_frames`` frames before it (growing a little with distance).
@@ -42,15 +45,20 @@ class Buffered:
 
 
 def _observed(faces: Faces) -> dict[int, np.ndarray]:
-    """Track id -> box, for rows that are real detections."""
+    """Track id -> observation, for rows that are real detections.
+
+    An observation is the box followed by the 5 landmarks, 14 numbers, so that one linear
+    interpolation moves both (the renderer needs landmarks to cover a turned head).
+    """
     src = faces.data.get(SOURCE)
     if src is None:
         return {}
-    return {int(t): faces.xyxy[i] for i, t in enumerate(faces.track_id) if t >= 0 and src[i] in _OBSERVED}
+    return {int(t): np.concatenate([faces.xyxy[i], faces.landmarks[i].ravel()])
+            for i, t in enumerate(faces.track_id) if t >= 0 and src[i] in _OBSERVED}
 
 
-def _with_box(faces: Faces, track_id: int, box: np.ndarray, source: str, score: float) -> Faces:
-    """Replace the track's non-observed rows (if any) by ``box``; observed rows are kept."""
+def _with_box(faces: Faces, track_id: int, obs: np.ndarray, source: str, score: float) -> Faces:
+    """Replace the track's non-observed rows (if any) by ``obs``; observed rows are kept."""
     src = faces.data.get(SOURCE, np.full(len(faces), "detected", object))
     mine = faces.track_id == track_id
     if (mine & np.isin(src, _OBSERVED)).any():
@@ -58,14 +66,16 @@ def _with_box(faces: Faces, track_id: int, box: np.ndarray, source: str, score: 
     rest = faces[~mine]
     if SOURCE not in rest.data:
         rest = rest.with_columns(data={**rest.data, SOURCE: np.full(len(rest), "detected", object)})
-    row = Faces(xyxy=box[None], scores=[score], track_id=[track_id], data={SOURCE: np.array([source], object)})
+    row = Faces(xyxy=obs[None, :4], scores=[score], landmarks=obs[4:].reshape(1, 5, 2), track_id=[track_id],
+                data={SOURCE: np.array([source], object)})
     return Faces.concatenate([rest, row])
 
 
-def _grow(box: np.ndarray, factor: float) -> np.ndarray:
-    c = (box[:2] + box[2:]) / 2
-    half = (box[2:] - box[:2]) / 2 * factor
-    return np.concatenate([c - half, c + half]).astype(np.float32)
+def _grow(obs: np.ndarray, factor: float) -> np.ndarray:
+    """The observation with its box grown about its centre (landmarks unchanged)."""
+    c = (obs[:2] + obs[2:4]) / 2
+    half = (obs[2:4] - obs[:2]) / 2 * factor
+    return np.concatenate([c - half, c + half, obs[4:]]).astype(np.float32)
 
 
 class Lookahead:
@@ -78,13 +88,14 @@ class Lookahead:
         margin: growth of interpolated boxes (they are estimates).
     """
 
-    def __init__(self, size: int, pre_frames: int = 5, max_bytes: int = 512 << 20, margin: float = 1.05):
+    def __init__(self, size: int, pre_frames: int = 5, max_bytes: int = 512 << 20, margin: float = 1.1):
         self.size = max(0, size)
         self.pre_frames = pre_frames
         self.max_bytes = max_bytes
         self.margin = margin
         self.buf: deque[Buffered] = deque()
         self.seen: set[int] = set()  # tracks already observed (no backward extension for them)
+        self.continued: set[int] = set()  # lost tracks already linked to a successor
 
     def push(self, item: Buffered) -> list[Buffered]:
         """Add a frame; return the frames that leave the buffer, oldest first."""
@@ -94,7 +105,8 @@ class Lookahead:
                 self._interpolate(item, tid, box, score)
             else:
                 self.seen.add(tid)
-                self._extend_back(item, tid, box, score)
+                if not self._link(item, tid, box, score):
+                    self._extend_back(item, tid, box, score)
         self.buf.append(item)
         out = []
         while self.buf and (len(self.buf) > self.size or self._bytes() > self.max_bytes):
@@ -119,15 +131,52 @@ class Lookahead:
             if tid in _observed(b.faces):
                 last = k
                 break
-        if last is None or last == len(self.buf) - 1:
+        if last is None:
             return
-        start = _observed(self.buf[last].faces)[tid]
+        self._fill(last, _observed(self.buf[last].faces)[tid], item, tid, box, score)
+
+    def _fill(self, last: int, start: np.ndarray, item: Buffered, tid: int, box: np.ndarray, score: float) -> None:
+        """Interpolate ``tid`` on the buffered frames after position ``last``."""
         steps = item.index - self.buf[last].index
         for k in range(last + 1, len(self.buf)):
             b = self.buf[k]
             w = (b.index - self.buf[last].index) / steps
             interp = _grow((1 - w) * start + w * box, self.margin)
             b.faces = _with_box(b.faces, tid, interp, "interpolated", score)
+
+    def _link(self, item: Buffered, tid: int, box: np.ndarray, score: float) -> bool:
+        """A new track that continues one lost a few frames ago (a fast face the tracker
+        could not associate): interpolate from the lost track's last box to the new one.
+
+        The lost track is the nearest one, of similar size, whose last detection in this
+        scene is close enough for the frames elapsed; returns False when there is none.
+        """
+        present = set(_observed(item.faces))
+        size = float(max(box[2] - box[0], box[3] - box[1]))
+        centre = (box[:2] + box[2:4]) / 2
+        best: tuple[float, int, np.ndarray, int] | None = None
+        done: set[int] = present | self.continued
+        for k in range(len(self.buf) - 1, -1, -1):
+            b = self.buf[k]
+            if b.segment != item.segment:
+                break
+            for other, prev in _observed(b.faces).items():
+                if other in done:
+                    continue
+                done.add(other)  # only its latest observation counts
+                gap = item.index - b.index
+                psize = float(max(prev[2] - prev[0], prev[3] - prev[1]))
+                dist = float(np.linalg.norm((prev[:2] + prev[2:4]) / 2 - centre))
+                reach = psize * (1.0 + 0.5 * gap)  # a face rarely moves more than half its size a frame
+                if not (0.6 < size / max(psize, 1e-6) < 1.67) or dist > reach:
+                    continue
+                if best is None or dist / reach < best[0]:
+                    best = (dist / reach, k, prev, other)
+        if best is None:
+            return False
+        self.continued.add(best[3])
+        self._fill(best[1], best[2], item, tid, box, score)
+        return True
 
     def _extend_back(self, item: Buffered, tid: int, box: np.ndarray, score: float) -> None:
         for dist, k in enumerate(range(len(self.buf) - 1, max(-1, len(self.buf) - 1 - self.pre_frames), -1), start=1):

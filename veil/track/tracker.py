@@ -7,7 +7,8 @@ look-ahead buffer in :mod:`veil.track.lookahead` closes them backwards).
 Association is ByteTrack-style: detections at or above the operating threshold are matched
 to the tracks' predicted boxes first; then detections between ``low_threshold`` and the
 threshold may continue an existing track (a face that blurs or turns keeps its mask), but
-never start one. Matching is greedy by IoU. Motion is a constant-velocity alpha-beta filter
+never start one. Matching is greedy by distance-IoU (:func:`box_diou`), which, unlike IoU,
+still links a fast face to its track when consecutive boxes no longer overlap. Motion is a constant-velocity alpha-beta filter
 on box centre and size, which is all a face needs over the short gaps we bridge.
 
 Privacy rules, unlike a general-purpose tracker:
@@ -28,7 +29,7 @@ import numpy as np
 
 from ..faces import Faces
 
-__all__ = ["Tracker", "box_iou"]
+__all__ = ["Tracker", "box_iou", "box_diou"]
 
 #: ``data`` column telling how a row came to be: "detected", "low" (a low-score detection that
 #: continues a track) or "coasted" (no detection: a predicted position).
@@ -47,18 +48,34 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-def _greedy_match(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    pairs = []
+def box_diou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance-IoU (IoU minus squared centre distance over the enclosing box's squared
+    diagonal): unlike IoU it still ranks boxes that do not overlap, which fast faces and
+    detect-every-k leave behind. Range [-1, 1]."""
+    iou = box_iou(a, b)
     if iou.size == 0:
+        return iou
+    ca, cb = (a[:, :2] + a[:, 2:]) / 2, (b[:, :2] + b[:, 2:]) / 2
+    d2 = ((ca[:, None, :] - cb[None, :, :]) ** 2).sum(axis=2)
+    tl = np.minimum(a[:, None, :2], b[None, :, :2])
+    br = np.maximum(a[:, None, 2:], b[None, :, 2:])
+    diag2 = ((br - tl) ** 2).sum(axis=2)
+    return iou - d2 / np.maximum(diag2, 1e-9)
+
+
+def _greedy_match(sim: np.ndarray, min_sim: float) -> list[tuple[int, int]]:
+    """Pairs (row, col), best similarity first, each row and column used once."""
+    pairs: list[tuple[int, int]] = []
+    if sim.size == 0:
         return pairs
-    iou = iou.copy()
+    sim = sim.copy()
     while True:
-        i, j = np.unravel_index(np.argmax(iou), iou.shape)
-        if iou[i, j] < min_iou:
+        i, j = np.unravel_index(np.argmax(sim), sim.shape)
+        if sim[i, j] < min_sim:
             return pairs
         pairs.append((int(i), int(j)))
-        iou[i, :] = -1
-        iou[:, j] = -1
+        sim[i, :] = -np.inf
+        sim[:, j] = -np.inf
 
 
 def _to_cxcywh(b: np.ndarray) -> np.ndarray:
@@ -93,17 +110,18 @@ class Tracker:
         threshold: operating score threshold (detections at or above it are always kept).
         low_threshold: lowest score that may continue an existing track.
         coast_frames: how many frames a lost track keeps its mask.
-        min_iou: association threshold between a predicted box and a detection.
+        min_match: association threshold on distance-IoU between a predicted box and a
+            detection (-0.25 allows a jump of about one face width).
         alpha, beta: position and velocity gains of the alpha-beta filter.
         growth: relative growth of a coasted box per frame (position uncertainty).
     """
 
     def __init__(self, threshold: float, low_threshold: float = 0.1, coast_frames: int = 15,
-                 min_iou: float = 0.2, alpha: float = 0.6, beta: float = 0.2, growth: float = 0.03):
+                 min_match: float = -0.25, alpha: float = 0.6, beta: float = 0.2, growth: float = 0.03):
         self.threshold = threshold
         self.low_threshold = min(low_threshold, threshold)
         self.coast_frames = coast_frames
-        self.min_iou = min_iou
+        self.min_match = min_match
         self.alpha, self.beta, self.growth = alpha, beta, growth
         self.tracks: list[_Track] = []
         self._next_id = 0
@@ -132,7 +150,7 @@ class Tracker:
         for group in (strong, weak):
             if not len(group) or not free:
                 continue
-            pairs = _greedy_match(box_iou(preds[free], faces.xyxy[group]), self.min_iou)
+            pairs = _greedy_match(box_diou(preds[free], faces.xyxy[group]), self.min_match)
             taken = set()
             for pi, di in pairs:
                 ti, d = free[pi], group[di]
