@@ -1,4 +1,4 @@
-"""The frame pipeline: detect -> policy -> render, in batches.
+"""The frame pipeline: detect -> track -> annotate (identity, distance) -> policy -> render.
 
 This is the one place where stages meet. The API and the CLI build a :class:`Pipeline` from
 a :class:`~veil.config.Config` and feed it frames; they never call stages themselves.
@@ -17,7 +17,7 @@ import numpy as np
 from .config import Config
 from .detect import Detector, build_detector
 from .faces import Faces
-from .policy import AnonymizeAll, Policy
+from .policy import AllMustKeep, AnonymizeAll, Policy
 from .render import Filter, anonymizes, build_filter
 
 __all__ = ["Pipeline", "FrameResult", "Timings"]
@@ -49,13 +49,18 @@ class Pipeline:
     detector: Detector = None  # type: ignore[assignment]
     policy: Policy = None  # type: ignore[assignment]
     filter: Filter = None  # type: ignore[assignment]
+    #: stages that add columns (identity, distance) to final faces, in order; each has
+    #: ``annotate(frame, faces) -> faces`` and sees every frame of a video in order
+    annotators: list = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
 
     def __post_init__(self) -> None:
         if self.detector is None:
             self.detector = build_detector(self.config.detect, batch=self.config.video.batch)
         if self.policy is None:
-            self.policy = AnonymizeAll(self.config.detect.threshold)
+            annotators, rules = build_stages(self.config)
+            self.annotators = self.annotators or annotators
+            self.policy = AllMustKeep(AnonymizeAll(self.config.detect.threshold), rules)
         if self.filter is None:
             self.filter = build_filter(self.config.render)
 
@@ -98,8 +103,10 @@ class Pipeline:
             yield from self.process(buf)
 
     def finish(self, frame: np.ndarray, faces: Faces) -> FrameResult:
-        """Policy and render for one frame whose faces are final."""
+        """Annotate, decide and render one frame whose faces are final (after tracking)."""
         t = time.perf_counter()
+        for stage in self.annotators:
+            faces = stage.annotate(frame, faces)
         faces = self.policy.decide(faces)
         t2 = time.perf_counter()
         rendered = self.filter.apply(frame, faces)
@@ -107,6 +114,16 @@ class Pipeline:
         self.timings.render += time.perf_counter() - t2
         self.timings.frames += 1
         return FrameResult(rendered, faces)
+
+
+def build_stages(config: Config) -> tuple[list, list]:
+    """The annotators (identity, distance) and policy rules the config asks for.
+
+    Extension point: a stage module adds its branch here, reading only its config section.
+    """
+    annotators: list = []
+    rules: list = []
+    return annotators, rules
 
 
 class _VideoRun:

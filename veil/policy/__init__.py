@@ -1,5 +1,5 @@
 """Policies decide, per face, whether it is anonymized and why."""
 
-from .base import AnonymizeAll, Policy
+from .base import AllMustKeep, AnonymizeAll, Policy
 
-__all__ = ["Policy", "AnonymizeAll"]
+__all__ = ["Policy", "AnonymizeAll", "AllMustKeep"]

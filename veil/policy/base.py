@@ -11,9 +11,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..faces import ANONYMIZE, Faces
+from ..faces import ANONYMIZE, KEEP, Faces
 
-__all__ = ["Policy", "AnonymizeAll"]
+__all__ = ["Policy", "AnonymizeAll", "AllMustKeep"]
 
 
 @runtime_checkable
@@ -44,3 +44,34 @@ class AnonymizeAll:
         }
         reason = np.array([reasons.get(s, str(s)) for s in source], object)
         return faces.with_columns(decision=np.full(n, ANONYMIZE, object), reason=reason)
+
+
+class AllMustKeep:
+    """Combine rules: a face stays visible only if every rule keeps it.
+
+    Each rule (spare by identity, anonymize only beyond a distance, ...) judges the faces on
+    its own, starting from ``base``'s decision; a face any rule anonymizes is anonymized,
+    with that rule's reason. This is the conservative reading of combined flags: privacy
+    wins whenever the rules disagree.
+    """
+
+    name = "all-must-keep"
+
+    def __init__(self, base: Policy, rules: list[Policy]):
+        self.base = base
+        self.rules = rules
+
+    def decide(self, faces: Faces) -> Faces:
+        base = self.base.decide(faces)
+        if not self.rules:
+            return base
+        verdicts = [rule.decide(base) for rule in self.rules]
+        keep = np.logical_and.reduce([v.decision == KEEP for v in verdicts])
+        reason = []
+        for i in range(len(faces)):
+            if keep[i]:
+                reason.append("; ".join(str(v.reason[i]) for v in verdicts))
+            else:
+                reason.append(next(str(v.reason[i]) for v in verdicts if v.decision[i] != KEEP))
+        decision = np.where(keep, KEEP, ANONYMIZE).astype(object)
+        return base.with_columns(decision=decision, reason=np.array(reason, object))
