@@ -25,7 +25,6 @@ Boxes are ``x y w h`` in image pixels (top-left corner, width, height).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 
 from ..errors import CorruptMediaError, MediaNotFoundError, OutputError
 from ..faces import Faces
+from .atomic import atomic_output
 
 __all__ = [
     "GtImage",
@@ -164,8 +164,9 @@ def faces_to_xywh(faces: Faces) -> tuple[np.ndarray, np.ndarray]:
 def write_wider_predictions(out_dir: str | Path, rel_image_path: str, faces: Faces) -> Path:
     """Write one image's detections as ``<out_dir>/<event>/<name>.txt`` (submission layout).
 
-    Faces are written best score first. The file is written to a temporary name and renamed,
-    so a crash never leaves a half-written file. Returns the path written.
+    Faces are written best score first. The file is written to a temporary name and renamed
+    (:func:`~veil.io.atomic.atomic_output`), so a crash never leaves a half-written file.
+    Returns the path written.
     """
     key = image_key(rel_image_path)
     if not key or key.startswith("/") or ".." in key.split("/"):
@@ -177,12 +178,10 @@ def write_wider_predictions(out_dir: str | Path, rel_image_path: str, faces: Fac
     body += [f"{x:.1f} {y:.1f} {w:.1f} {h:.1f} {s:.6f}" for (x, y, w, h), s in zip(xywh[order], scores[order])]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(body) + "\n")
-        os.replace(tmp, target)
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+    with atomic_output(target) as tmp:
+        tmp.write_text("\n".join(body) + "\n", encoding="utf-8")
     return target
 
 
