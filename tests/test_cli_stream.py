@@ -65,7 +65,7 @@ def test_local_network_stream(hamilton, tmp_path):
         # frames anonymized before it are kept (live policy); late frames were dropped, not sent raw
         assert res.returncode == 3 and "connection lost" in res.stderr
         s = item["stream"]
-        assert out.is_file() and count_frames(out) == item["counts"]["frames"] == s["frames_out"] > 5
+        assert out.is_file() and count_frames(out) == item["counts"]["frames"] == s["frames_out"] >= 1
         assert s["frames_out"] + s["dropped"] <= s["frames_in"] + 1
         assert item["counts"]["anonymized"] > 0
     finally:

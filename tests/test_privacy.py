@@ -66,7 +66,7 @@ def test_dlib_models_are_verified(monkeypatch):
     emb = DlibEmbedder()
     assert set(emb.model_sha256) == set(privacy.DLIB_MODELS)
     bad = {k: (loc, "0" * 64) for k, (loc, _) in privacy.DLIB_MODELS.items()}
-    monkeypatch.setattr(privacy, "DLIB_MODELS", bad)
+    monkeypatch.setattr("veil.identify.embedder.DLIB_MODELS", bad)
     with pytest.raises(ModelError, match="checksum"):
         DlibEmbedder()
 

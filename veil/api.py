@@ -68,7 +68,9 @@ class Anonymizer:
     @property
     def model_info(self) -> dict[str, Any]:
         det = self.pipeline.detector
-        return {"name": det.name, "sha256": det.model_sha256, "provider": getattr(det, "provider", None)}
+        return {"name": det.name, "sha256": det.model_sha256, "provider": getattr(det, "provider", None),
+                "precision": getattr(det, "precision", "fp32"),
+                "source_sha256": getattr(det, "source_model_sha256", det.model_sha256)}
 
     # -- frames ----------------------------------------------------------------------
     def frame(self, rgb: np.ndarray) -> FrameResult:
@@ -89,8 +91,12 @@ class Anonymizer:
         item = ItemReport(input=str(src), kind="image", output=str(dst))
         with self._item(item, src, dst, overwrite):
             loaded = read_image(src, max_pixels=self.config.image.max_pixels)
+            for stage in self.pipeline.annotators:  # per-image camera data (EXIF focal length)
+                getattr(stage, "set_image", lambda _loaded: None)(loaded)
+            before = _identify_counts(self.pipeline)
             result = self.pipeline.process([loaded.rgb])[0]
             item.add_frame(0, result.faces)
+            _identify_report(item, self.pipeline, before)
             write_image(loaded, result.frame, dst, keep_metadata=self.config.image.keep_metadata,
                         quality=self.config.image.quality)
         return item
@@ -112,7 +118,9 @@ class Anonymizer:
                     item.add_frame(i, res.faces, i / fps if fps else None)
                     yield res.frame
 
+            before = _identify_counts(self.pipeline)
             stats = transcode_video(src, dst, process, self.config.video, on_frame=on_frame)
+            _identify_report(item, self.pipeline, before)
             item.extra["video"] = {"width": stats.width, "height": stats.height,
                                    "fps": float(stats.fps) if stats.fps else None,
                                    "frames": stats.frames_out, "audio_copied": stats.audio_copied}
@@ -132,8 +140,8 @@ class Anonymizer:
         opts = options or StreamOptions()
         item = self.report.add(ItemReport(input=redact_url(str(src)), kind="stream", output=str(dst)))
         live_cfg = self.config.updated(track={"lookahead_s": 0.0}, video={"batch": 1})
-        pipeline = Pipeline(live_cfg, detector=self.pipeline.detector, filter=self.pipeline.filter,
-                            timings=self.pipeline.timings)
+        # its own stages (tracking without look-ahead); only the loaded detector is shared
+        pipeline = Pipeline(live_cfg, detector=self.pipeline.detector, timings=self.pipeline.timings)
         t0 = time.perf_counter()
 
         def process(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -150,6 +158,7 @@ class Anonymizer:
             raise
         finally:
             item.seconds = time.perf_counter() - t0
+            _identify_report(item, pipeline, (0, 0))
             if stats is not None:
                 item.extra["stream"] = {"frames_in": stats.frames_in, "frames_out": stats.frames_out,
                                         "dropped": stats.dropped, "reconnects": stats.reconnects,
@@ -188,6 +197,14 @@ class Anonymizer:
                 on_item(path, item)
         return items
 
+    def gallery(self, create: bool = False):
+        """The gallery of enrolled people this anonymizer's config points at (a
+        :class:`veil.identify.Gallery`: ``enroll``, ``people``, ``rename``, ``remove``; close
+        it or use it in a ``with`` block). ``create`` makes it (and its key) if missing."""
+        from .identify import Gallery
+
+        return Gallery(self.config.identify.gallery, self.config.identify.key_file, create=create)
+
     def write_report(self, path: Path | str) -> None:
         self.report.timings = self.pipeline.timings.as_dict()
         self.report.write(Path(path))
@@ -224,6 +241,21 @@ class _ItemContext:
         self.item.input_sha256 = _file_sha256(self.src)
         self.item.output_sha256 = _file_sha256(self.dst)
         return False
+
+
+def _identify_counts(pipeline: Pipeline) -> tuple[int, int]:
+    """(embeddings computed, face-frames seen) by the identify stage, 0s without one."""
+    stage = next((a for a in pipeline.annotators if getattr(a, "name", "") == "identify"), None)
+    return (stage.embeddings, stage.face_frames) if stage is not None else (0, 0)
+
+
+def _identify_report(item: ItemReport, pipeline: Pipeline, before: tuple[int, int]) -> None:
+    """The identify stage's cost for this item: embeddings per face-frame (never vectors)."""
+    if not any(getattr(a, "name", "") == "identify" for a in pipeline.annotators):
+        return
+    emb, ff = (a - b for a, b in zip(_identify_counts(pipeline), before))
+    item.extra["identify"] = {"embeddings": emb, "face_frames": ff,
+                              "embeddings_per_face_frame": round(emb / ff, 4) if ff else 0.0}
 
 
 def _check_frame(rgb: np.ndarray) -> np.ndarray:

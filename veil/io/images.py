@@ -160,6 +160,32 @@ class LoadedImage:
         """(width, height) of the upright image."""
         return self.rgb.shape[1], self.rgb.shape[0]
 
+    def camera_tags(self) -> dict[str, float]:
+        """Focal-length EXIF tags of the (sanitized) EXIF, for distance estimation.
+
+        Keys present only when the tag is: ``FocalLength`` (mm), ``FocalLengthIn35mmFilm``
+        (mm), ``FocalPlaneXResolution`` (pixels per unit), ``FocalPlaneResolutionUnit``
+        (2 inch, 3 cm, 4 mm), ``ExifImageWidth`` / ``ExifImageHeight`` (pixels).
+        """
+        if not self.exif:
+            return {}
+        try:
+            exif = Image.Exif()
+            exif.load(self.exif)
+            sub = exif.get_ifd(ExifTags.IFD.Exif)
+        except Exception:
+            return {}
+        out: dict[str, float] = {}
+        for name in ("FocalLength", "FocalLengthIn35mmFilm", "FocalPlaneXResolution",
+                     "FocalPlaneResolutionUnit", "ExifImageWidth", "ExifImageHeight"):
+            value = sub.get(getattr(ExifTags.Base, name))
+            try:
+                if value is not None and float(value) > 0:
+                    out[name] = float(value)
+            except (TypeError, ValueError, ZeroDivisionError):
+                pass
+        return out
+
 
 # --------------------------------------------------------------------------- reading
 

@@ -141,7 +141,9 @@ class Lookahead:
         for k in range(last + 1, len(self.buf)):
             b = self.buf[k]
             w = (b.index - self.buf[last].index) / steps
-            interp = _grow((1 - w) * start + w * box, self.margin)
+            # the further from both observations, the less certain the position
+            away = min(b.index - self.buf[last].index, item.index - b.index)
+            interp = _grow((1 - w) * start + w * box, min(self.margin + 0.04 * (away - 1), 1.5))
             b.faces = _with_box(b.faces, tid, interp, "interpolated", score)
 
     def _link(self, item: Buffered, tid: int, box: np.ndarray, score: float) -> bool:

@@ -1,0 +1,100 @@
+"""``veil gallery``: enroll, list, rename and remove the people that ``--spare`` / ``--only`` name.
+
+Embeddings never leave the encrypted gallery file: these commands print names, consent
+metadata and counts only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import ConfigError
+from .common import one_line_errors
+from .progress import console, err_console
+
+gallery_app = typer.Typer(help="Manage the gallery of enrolled people (for --spare / --only).", no_args_is_help=True)
+
+_GALLERY = typer.Option(None, "--gallery", help="Gallery file (default: gallery.sqlite in the user's data directory).")
+_KEY = typer.Option(None, "--key-file", help="Key file, mode 0600 (default: next to the gallery; $VEIL_GALLERY_KEY wins).")
+
+
+def _date(value: Optional[str], flag: str) -> Optional[dt.date]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{flag} {value!r}: expected a date YYYY-MM-DD") from None
+
+
+def _open(gallery: Optional[Path], key_file: Optional[Path], create: bool = False):
+    from ..identify import Gallery
+
+    return Gallery(gallery, key_file, create=create)
+
+
+@gallery_app.command("add")
+@one_line_errors
+def add(
+    name: str = typer.Argument(..., help="The person's name (unique in the gallery)."),
+    photos: List[Path] = typer.Argument(..., help="One or more photos with exactly this person's face."),
+    purpose: Optional[str] = typer.Option(None, help="Purpose of the consent, e.g. 'interview 2024-05'."),
+    expires: Optional[str] = typer.Option(None, help="Consent expiry date YYYY-MM-DD; expired entries are ignored."),
+    consent_date: Optional[str] = typer.Option(None, help="Date consent was given, YYYY-MM-DD (default today)."),
+    append: bool = typer.Option(False, "--append", help="Add photos to someone already enrolled (they must match)."),
+    gallery: Optional[Path] = _GALLERY,
+    key_file: Optional[Path] = _KEY,
+) -> None:
+    """Enroll a person from photos (one clear face each)."""
+    import os
+
+    from ..identify.gallery import KEY_ENV, default_gallery_path, default_key_path
+
+    path = gallery or default_gallery_path()
+    new_key = not path.exists() and not os.environ.get(KEY_ENV) and not (key_file or default_key_path(path)).exists()
+    with _open(gallery, key_file, create=True) as g:
+        person, warnings = g.enroll(name, photos, purpose=purpose, expires=_date(expires, "--expires"),
+                                    consent_date=_date(consent_date, "--consent-date"), append=append)
+    if new_key:
+        err_console.print(f"veil: created gallery key {key_file or default_key_path(path)} (mode 0600): back it up; "
+                          "without it the gallery cannot be read", markup=False, highlight=False)
+    for w in warnings:
+        err_console.print(f"veil: warning: {w}", markup=False, highlight=False)
+    console.print(f"enrolled {person.name!r} ({person.n_embeddings} photo(s)) in {path}", markup=False, highlight=False)
+
+
+@gallery_app.command("list")
+@one_line_errors
+def list_(gallery: Optional[Path] = _GALLERY, key_file: Optional[Path] = _KEY) -> None:
+    """Enrolled people with their consent metadata (never their embeddings)."""
+    with _open(gallery, key_file) as g:
+        people = g.people()
+    if not people:
+        console.print("nobody is enrolled")
+    for p in people:
+        state = " EXPIRED (ignored)" if p.expired() else ""
+        console.print(f"{p.name}\tphotos={p.n_embeddings}\tpurpose={p.purpose or '-'}\tconsent={p.consent_date or '-'}"
+                      f"\texpires={p.expires or 'never'}{state}", markup=False, highlight=False)
+
+
+@gallery_app.command("rename")
+@one_line_errors
+def rename(old: str = typer.Argument(...), new: str = typer.Argument(...),
+           gallery: Optional[Path] = _GALLERY, key_file: Optional[Path] = _KEY) -> None:
+    """Rename an enrolled person."""
+    with _open(gallery, key_file) as g:
+        g.rename(old, new)
+    console.print(f"renamed {old!r} to {new!r}", markup=False, highlight=False)
+
+
+@gallery_app.command("remove")
+@one_line_errors
+def remove(name: str = typer.Argument(...), gallery: Optional[Path] = _GALLERY, key_file: Optional[Path] = _KEY) -> None:
+    """Delete a person and their embeddings for good (secure delete + VACUUM)."""
+    with _open(gallery, key_file) as g:
+        g.remove(name)
+    console.print(f"removed {name!r} and their embeddings", markup=False, highlight=False)

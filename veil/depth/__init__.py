@@ -1,0 +1,65 @@
+"""Depth-aware anonymization: per-face distance (landmarks, RGB-D, monocular depth model),
+per-track smoothing, and the background blur beyond a depth. Rules live in
+:mod:`veil.policy.distance`; :func:`build_depth_stages` is what the pipeline calls."""
+
+from __future__ import annotations
+
+import logging
+
+from .annotator import DistanceAnnotator
+from .backends import DepthBackend, DepthMap, OnnxMonoDepth, RGBDFrames, face_depths
+from .background import BackgroundBlur, blur_beyond
+from .focal import focal_from_exif, focal_from_hfov, resolve_focal
+from .landmarks import landmark_distance, landmark_scale
+
+__all__ = ["DistanceAnnotator", "DepthBackend", "DepthMap", "OnnxMonoDepth", "RGBDFrames", "face_depths",
+           "BackgroundBlur", "blur_beyond", "focal_from_exif", "focal_from_hfov", "resolve_focal",
+           "landmark_distance", "landmark_scale", "build_depth_stages", "wrap_background_filter"]
+
+log = logging.getLogger("veil")
+
+
+def build_backend(cfg, device: str = "auto"):
+    from ..errors import ConfigError
+
+    if cfg.depth_model and cfg.depth_frames:
+        raise ConfigError("give either a depth model (--depth-model) or RGB-D depth frames (--depth-frames), not both")
+    if cfg.depth_frames:
+        return RGBDFrames(cfg.depth_frames, cfg.depth_match, cfg.depth_fps)
+    if cfg.depth_model:
+        providers = None
+        if device in ("auto", "cuda"):
+            import onnxruntime as ort
+
+            avail = ort.get_available_providers()
+            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in avail]
+        return OnnxMonoDepth(cfg.depth_model, cfg.depth_model_kind, cfg.depth_side, providers)
+    return None
+
+
+def build_depth_stages(cfg, device: str = "auto") -> tuple[list, list]:
+    """The distance annotator and the distance rules a :class:`~veil.config.DepthConfig` asks for."""
+    from ..errors import ConfigError
+    from ..policy.distance import KeepNearest, OnlyBeyond
+
+    backend = build_backend(cfg, device)
+    if cfg.background_beyond is not None and backend is None:
+        raise ConfigError("--background-beyond needs dense depth: give --depth-frames or --depth-model")
+    if cfg.only_beyond is not None and backend is None and not (cfg.focal_px or cfg.hfov):
+        log.warning("--only-beyond without --focal-px/--hfov: distances are known only for images with an EXIF "
+                    "focal length; every other face is anonymized")
+    annotator = DistanceAnnotator(cfg.focal_px, cfg.hfov, backend, every=cfg.depth_every,
+                                  smooth_frames=cfg.smooth_frames)
+    rules: list = []
+    if cfg.only_beyond is not None:
+        rules.append(OnlyBeyond(cfg.only_beyond, cfg.hysteresis))
+    if cfg.keep_nearest is not None:
+        rules.append(KeepNearest(cfg.keep_nearest, cfg.hysteresis))
+    return [annotator], rules
+
+
+def wrap_background_filter(cfg, flt, annotators: list):
+    ann = next((a for a in annotators if isinstance(a, DistanceAnnotator)), None)
+    if ann is None or ann.backend is None:
+        return flt
+    return BackgroundBlur(flt, ann, cfg.background_beyond)

@@ -1,0 +1,426 @@
+"""Int8 CenterFace: static QDQ quantization with onnxruntime, done once and cached.
+
+Why: on CPUs with int8 dot-product instructions (AVX512-VNNI, AMX, ARM dot-product)
+onnxruntime runs an int8 CenterFace about twice as fast as fp32. What was measured is in
+``bench/int8_eval.py`` (WIDER FACE dev split, all 1,076 images) and summarised in
+:data:`MEASURED`.
+
+What: the fp32 model from the registry gets veil's graph fixes (dynamic shapes,
+initializers out of the graph inputs), is converted from opset 9 to 13 (per-channel QDQ
+needs 13), pre-processed by ``quant_pre_process`` (BatchNorm folded, shapes inferred) and
+quantized with ``quantize_static``: QDQ format, uint8 activations, int8 per-channel
+weights, MinMax calibration (see :data:`RECIPE`).
+
+Calibration data: only images that ship in installed packages, never evaluation data.
+scikit-image's sample photos (astronaut, cameraman, coffee, chelsea, rocket, motorcycle),
+its LFW subset (100 face crops of 25 px) and matplotlib's Grace Hopper sample, plus
+synthetic "crowd" canvases built from them deterministically (face crops pasted at 10 to
+200 px on photo backgrounds, darker and brighter variants), so that activation ranges
+cover small and large faces alike. The calibration files are pinned by sha256 like the
+models are; a different file is refused rather than silently changing the recipe.
+
+Cache: the int8 file is written once to ``$VEIL_CACHE`` (default
+``$XDG_CACHE_HOME/veil``, else ``~/.cache/veil``), named by a key over the source
+model's sha256, the onnxruntime and onnx versions and :data:`RECIPE_VERSION`, next to a
+JSON sidecar that records the int8 file's sha256. A file whose sha256 no longer matches
+its sidecar is re-quantized. Files are written atomically. When the cache directory is
+not writable the model is quantized into a temporary directory (with a warning) and
+deleted once loaded. Quantization is deterministic for a given onnxruntime version on a
+given machine (same sha256 run after run); other CPUs may differ in the last bits of a
+calibration range and thus in the int8 file's sha256, which is why the detector reports
+both the int8 sha256 and the source model's.
+
+Bump :data:`RECIPE_VERSION` whenever anything here changes the int8 file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from ..errors import ModelError
+from ..io.atomic import atomic_output
+from ..models import sha256_file
+
+log = logging.getLogger("veil")
+
+__all__ = [
+    "RECIPE_VERSION",
+    "RECIPE",
+    "MEASURED",
+    "Recipe",
+    "QuantizedModel",
+    "cache_dir",
+    "cache_key",
+    "calibration_images",
+    "quantize_model",
+    "int8_model",
+]
+
+#: Version of the calibration recipe; part of the cache key.
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The knobs of the quantization (the defaults are :data:`RECIPE`)."""
+
+    calibrate_method: str = "MinMax"  # MinMax, Entropy or Percentile
+    per_channel: bool = True
+    #: output heads kept in float (by graph output name), e.g. ("538", "539", "540")
+    float_heads: tuple[str, ...] = ()
+    #: further nodes kept in float, by name (``<op>_<index>`` in the pre-processed graph)
+    float_nodes: tuple[str, ...] = ()
+    extra_options: dict = field(default_factory=dict)
+    #: long side of the synthetic calibration images (cost grows with its square)
+    calib_side: int = 1024
+
+
+RECIPE = Recipe()
+
+#: WIDER FACE dev split (1,076 images), fp32 vs int8 with :data:`RECIPE`; see bench/int8_eval.py.
+MEASURED: dict = {}
+
+# -- calibration data -----------------------------------------------------------------
+#: (package, file inside the package, sha256)
+_CALIB_FILES = {
+    "astronaut": ("skimage", "data/astronaut.png", "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"),
+    "camera": ("skimage", "data/camera.png", "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a"),
+    "coffee": ("skimage", "data/coffee.png", "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7"),
+    "chelsea": ("skimage", "data/chelsea.png", "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb"),
+    "rocket": ("skimage", "data/rocket.jpg", "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c"),
+    "motorcycle_left": ("skimage", "data/motorcycle_left.png", "db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179"),
+    "lfw_subset": ("skimage", "data/lfw_subset.npy", "9560ec2f5edfac01973f63a8a99d00053fecd11e21877e18038fbe500f8e872c"),
+    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg",
+                     "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130"),
+}
+
+# head crops (x0, y0, x1, y1) of the face photos, about 1.6x the face box
+_HEAD_CROPS = {
+    "astronaut": (150, 20, 300, 215),
+    "camera": (180, 90, 280, 225),
+    "grace_hopper": (125, 80, 405, 400),
+}
+_FACE_PHOTOS = ("astronaut", "grace_hopper", "camera")
+_BACKGROUNDS = ("coffee", "chelsea", "rocket", "motorcycle_left")
+
+
+def _package_file(package: str, rel: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"int8 quantization calibrates on sample images of the Python package {package!r}, "
+            f"which is not installed (pip install scikit-image matplotlib)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / rel
+    if not path.is_file():
+        raise ModelError(f"calibration image {rel} is missing from package {package!r}")
+    return path
+
+
+def _calibration_file(name: str) -> Path:
+    package, rel, digest = _CALIB_FILES[name]
+    path = _package_file(package, rel)
+    got = sha256_file(path)
+    if digest and got != digest:
+        raise ModelError(
+            f"calibration image {path} differs from the one recipe {RECIPE_VERSION} was measured with "
+            f"(sha256 {got[:12]}…, expected {digest[:12]}…)"
+        )
+    return path
+
+
+def _read_rgb(name: str) -> np.ndarray:
+    img = cv2.imread(str(_calibration_file(name)), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ModelError(f"cannot read calibration image {name}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _lfw_faces() -> np.ndarray:
+    """The 100 face crops of scikit-image's LFW subset, ``(100, 25, 25, 3)`` uint8."""
+    arr = np.load(_calibration_file("lfw_subset"))[:100]
+    gray = np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(gray[..., None], 3, axis=3)
+
+
+def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    interp = cv2.INTER_AREA if w * h < img.shape[0] * img.shape[1] else cv2.INTER_LINEAR
+    return cv2.resize(img, (max(1, w), max(1, h)), interpolation=interp)
+
+
+def _cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Resize and centre-crop ``img`` to exactly ``w x h``."""
+    s = max(w / img.shape[1], h / img.shape[0])
+    big = _resize(img, round(img.shape[1] * s), round(img.shape[0] * s))
+    y0, x0 = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return np.ascontiguousarray(big[y0 : y0 + h, x0 : x0 + w])
+
+
+def _crowd(bg: np.ndarray, heads: list[np.ndarray], lo: int, hi: int, rng: np.random.Generator,
+           w: int = 1024, h: int = 768) -> np.ndarray:
+    """Paste head crops of ``lo..hi`` px height on a jittered grid over a background."""
+    canvas = _cover(bg, w, h).copy()
+    step = int(hi * 1.3)
+    for y in range(4, h - hi, step):
+        for x in range(4, w - hi, step):
+            head = heads[int(rng.integers(len(heads)))]
+            size = int(rng.integers(lo, hi + 1))
+            hw = max(1, round(size * head.shape[1] / head.shape[0]))
+            patch = _resize(head, hw, size)
+            dy, dx = (int(v) for v in rng.integers(0, max(1, step - size), 2))
+            yy, xx = min(y + dy, h - size), min(x + dx, w - hw)
+            canvas[yy : yy + size, xx : xx + hw] = patch
+    return canvas
+
+
+def calibration_images(side: int = 1024) -> list[np.ndarray]:
+    """The calibration set: RGB uint8 images of at most ``side`` px, the same every time."""
+    photos = {n: _read_rgb(n) for n in (*_FACE_PHOTOS, *_BACKGROUNDS)}
+    heads = [np.ascontiguousarray(photos[n][y0:y1, x0:x1]) for n, (x0, y0, x1, y1) in _HEAD_CROPS.items()]
+    lfw = _lfw_faces()
+    rng = np.random.default_rng(20240601 + RECIPE_VERSION)
+    out: list[np.ndarray] = list(photos.values())
+    for n in _FACE_PHOTOS:  # large faces
+        img = photos[n]
+        s = side / max(img.shape[:2])
+        out.append(_resize(img, round(img.shape[1] * s), round(img.shape[0] * s)))
+    mosaic = lfw.reshape(10, 10, 25, 25, 3).transpose(0, 2, 1, 3, 4).reshape(250, 250, 3)
+    for cell in (25, 50, 100):  # LFW grids: many faces of one size
+        n = min(10, side // cell)
+        out.append(_resize(mosaic[: n * 25, : n * 25], cell * n, cell * n))
+    heads_all = heads + list(lfw[::7])
+    w, h = side, side * 3 // 4
+    crowds = []
+    for i, (lo, hi) in enumerate([(10, 24), (20, 48), (40, 96), (80, 200)]):
+        crowds.append(_crowd(photos[_BACKGROUNDS[i % len(_BACKGROUNDS)]], heads_all, lo, hi, rng, w, h))
+    out += crowds
+    dark = (crowds[1].astype(np.float32) * 0.35).astype(np.uint8)
+    bright = np.clip((crowds[2].astype(np.float32) - 128) * 1.5 + 150, 0, 255).astype(np.uint8)
+    out += [dark, bright]
+    return out
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over :func:`calibration_images` (padded to stride 32)."""
+
+    def __init__(self, input_name: str, images: list[np.ndarray], stride: int = 32):
+        self.input_name = input_name
+        self.images = images
+        self.stride = stride
+        self.i = 0
+        self.end = len(images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        # with extra_options CalibStridedMinMax=1 onnxruntime calibrates image by image:
+        # images of different sizes, and the memory of one image's activations at a time
+        self.i, self.end = start_index, min(end_index, len(self.images))
+
+    def get_next(self):
+        if self.i >= self.end:
+            return None
+        img = self.images[self.i]
+        self.i += 1
+        h, w = img.shape[:2]
+        ph, pw = -(-h // self.stride) * self.stride, -(-w // self.stride) * self.stride
+        padded = np.zeros((ph, pw, 3), np.uint8)
+        padded[:h, :w] = img
+        return {self.input_name: np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32)}
+
+    def rewind(self):
+        self.i = 0
+
+
+# -- quantization ---------------------------------------------------------------------
+def prepare_model(src: Path, dst: Path, dynamic_inputs: dict, dynamic_outputs: dict) -> str:
+    """Write the float model that gets quantized: graph fixes, opset 13, pre-processing,
+    named nodes. Returns the input name."""
+    import onnx
+    from onnx import version_converter
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from .onnx_runtime import fix_graph
+
+    model = fix_graph(onnx.load(str(src)), dynamic_inputs, dynamic_outputs)
+    if model.opset_import[0].version < 13:
+        model = version_converter.convert_version(model, 13)
+    with tempfile.TemporaryDirectory(prefix="veil-quant-") as tmp:
+        fixed = Path(tmp) / "fixed.onnx"
+        onnx.save(model, str(fixed))
+        quant_pre_process(str(fixed), str(dst), skip_symbolic_shape=True)
+    pre = onnx.load(str(dst))
+    # stable node names (the exporter left them empty) so that nodes can be excluded by name
+    for i, node in enumerate(pre.graph.node):
+        node.name = f"{node.op_type}_{i}"
+    onnx.save(pre, str(dst))
+    return pre.graph.input[0].name
+
+
+def quantize_model(src: Path, dst: Path, dynamic_inputs: dict, dynamic_outputs: dict,
+                   recipe: Recipe = RECIPE, images: list[np.ndarray] | None = None, **overrides) -> None:
+    """Quantize the fp32 ONNX file ``src`` into ``dst`` (not atomic; see :func:`int8_model`).
+
+    ``overrides`` go to ``quantize_static`` as they are (experiments only).
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    with tempfile.TemporaryDirectory(prefix="veil-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        input_name = prepare_model(src, pre, dynamic_inputs, dynamic_outputs)
+        exclude = _head_nodes(onnx.load(str(pre)), recipe.float_heads) + list(recipe.float_nodes)
+        reader = _Reader(input_name, calibration_images(recipe.calib_side) if images is None else images)
+        kwargs = dict(
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=recipe.per_channel,
+            calibrate_method=getattr(CalibrationMethod, recipe.calibrate_method),
+            nodes_to_exclude=exclude,
+            extra_options={"CalibStridedMinMax": 1, **recipe.extra_options},
+        )
+        kwargs.update(overrides)
+        quantize_static(str(pre), str(dst), reader, **kwargs)
+
+
+def _head_nodes(model, outputs: tuple[str, ...]) -> list[str]:
+    """Names of the nodes that produce the given graph outputs (through a Sigmoid, if any)."""
+    prod = {o: n for n in model.graph.node for o in n.output}
+    names = []
+    for out in outputs:
+        node = prod.get(out)
+        while node is not None:
+            names.append(node.name)
+            if node.op_type != "Sigmoid":
+                break
+            node = prod.get(node.input[0])
+    return names
+
+
+# -- cache ----------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """``$VEIL_CACHE``, else ``$XDG_CACHE_HOME/veil``, else ``~/.cache/veil``."""
+    if os.environ.get("VEIL_CACHE"):
+        return Path(os.environ["VEIL_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "veil"
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    return {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}
+
+
+def cache_key(source_sha256: str, recipe_version: int = RECIPE_VERSION) -> str:
+    """Hex key of an int8 model: source sha256 + onnxruntime/onnx versions + recipe version."""
+    v = _versions()
+    text = f"{source_sha256}|onnxruntime={v['onnxruntime']}|onnx={v['onnx']}|recipe={recipe_version}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class QuantizedModel:
+    path: Path
+    sha256: str
+    source_sha256: str
+    key: str
+    cached: bool  # False when it was quantized by this call
+
+    def info(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+#: number of quantizations this process has run (tests check that the cache is reused)
+quantize_count = 0
+
+
+def _quantize_into(folder: Path, name: str, src: Path, source_sha256: str, key: str,
+                   dynamic_inputs: dict, dynamic_outputs: dict) -> QuantizedModel:
+    global quantize_count
+    dst, meta = folder / f"{name}.onnx", folder / f"{name}.json"
+    log.info("quantizing %s to int8 (once; cached in %s)", src.name, folder)
+    with atomic_output(dst) as tmp:
+        quantize_model(src, tmp, dynamic_inputs, dynamic_outputs)
+    quantize_count += 1
+    digest = sha256_file(dst)
+    record = {"sha256": digest, "source_sha256": source_sha256, "key": key,
+              "recipe_version": RECIPE_VERSION, **_versions(), "recipe": asdict(RECIPE)}
+    with atomic_output(meta) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+    return QuantizedModel(dst, digest, source_sha256, key, cached=False)
+
+
+def _cached(dst: Path, meta: Path, key: str, source_sha256: str) -> QuantizedModel | None:
+    """The cached int8 model if its file matches the sha256 in its record, else None."""
+    if not (dst.is_file() and meta.is_file()):
+        return None
+    try:
+        record = json.loads(meta.read_text())
+        want = str(record["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("unreadable int8 cache record %s; quantizing again", meta)
+        return None
+    got = sha256_file(dst)
+    if got != want or record.get("key") != key:
+        log.warning("int8 model %s does not match its record (sha256 %s…, expected %s…); quantizing again",
+                    dst, got[:12], want[:12])
+        return None
+    return QuantizedModel(dst, got, source_sha256, key, cached=True)
+
+
+def _writable(folder: Path) -> str | None:
+    """None when files can be created in ``folder`` (made if missing), else why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        return exc.strerror or exc.__class__.__name__
+    return None
+
+
+@contextlib.contextmanager
+def int8_model(src: Path, source_sha256: str, dynamic_inputs: dict, dynamic_outputs: dict,
+               name: str = "model") -> Iterator[QuantizedModel]:
+    """Yield the int8 version of ``src``: from the cache, or quantized now (and cached).
+
+    Load it inside the ``with`` block: when the cache directory is not writable the file
+    lives in a temporary directory that is deleted on exit.
+    """
+    key = cache_key(source_sha256)
+    fname = f"{name}-int8-{key[:16]}"
+    folder = cache_dir()
+    found = _cached(folder / f"{fname}.onnx", folder / f"{fname}.json", key, source_sha256)
+    if found is not None:
+        yield found
+        return
+    why = _writable(folder)
+    if why is None:
+        yield _quantize_into(folder, fname, src, source_sha256, key, dynamic_inputs, dynamic_outputs)
+        return
+    log.warning("int8 cache %s is not writable (%s); quantizing into a temporary directory, "
+                "again on every run (set VEIL_CACHE to a writable folder)", folder, why)
+    tmp = Path(tempfile.mkdtemp(prefix="veil-int8-"))
+    try:
+        yield _quantize_into(tmp, fname, src, source_sha256, key, dynamic_inputs, dynamic_outputs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
