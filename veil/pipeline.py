@@ -196,6 +196,7 @@ class _VideoRun:
             faces = self.tracker.update(found.get(i))
             if i in found:
                 self.detected_frames += 1
+                # a track this detection missed (it is coasting): look again next frame
                 self.recheck = self.every > 1 and bool((faces.data.get(SOURCE, np.zeros(0)) == "coasted").any())
             segment = self.cuts.segment if self.cuts else 0
             for item in self.lookahead.push(Buffered(self.index, frame, faces, segment)):
