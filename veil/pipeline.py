@@ -179,8 +179,6 @@ class _VideoRun:
             yield self.pipeline.finish(item.frame, item.faces)
 
     def _batch(self, batch: list[np.ndarray], Buffered) -> Iterator[FrameResult]:
-        from .track import SOURCE
-
         cuts = [self.cuts.update(f) if self.cuts else False for f in batch]
         found: dict[int, Faces] = {}
         if self.every == 1:  # every frame: one batched detector call
@@ -196,8 +194,8 @@ class _VideoRun:
             faces = self.tracker.update(found.get(i))
             if i in found:
                 self.detected_frames += 1
-                # a track this detection missed (it is coasting): look again next frame
-                self.recheck = self.every > 1 and bool((faces.data.get(SOURCE, np.zeros(0)) == "coasted").any())
+                # an established track this detection missed (it is coasting): look again next frame
+                self.recheck = self.every > 1 and self.tracker.lost_established()
             segment = self.cuts.segment if self.cuts else 0
             for item in self.lookahead.push(Buffered(self.index, frame, faces, segment)):
                 yield self.pipeline.finish(item.frame, item.faces)

@@ -126,6 +126,11 @@ class Tracker:
         self.tracks: list[_Track] = []
         self._next_id = 0
 
+    def lost_established(self, min_hits: int = 3) -> bool:
+        """True if a track seen at least ``min_hits`` times is currently missed (coasting);
+        one-off false positives do not count."""
+        return any(t.missed > 0 and t.hits >= min_hits for t in self.tracks)
+
     def reset(self) -> None:
         """End all tracks (scene cut). Ids keep increasing, so they stay unique per video."""
         self.tracks = []
