@@ -48,6 +48,26 @@ def load_file(path: Path, max_side: int) -> CenterFace:
     return CenterFace(sess, sha256_file(path), max_side=max_side, batch=1)
 
 
+def bootstrap_deltas(gt, difficulty, preds, n: int, seed: int = 0) -> dict:
+    """Paired bootstrap over images: 5th and 95th percentile of AP(model) - AP(fp32) per setting."""
+    rng = np.random.default_rng(seed)
+    paths = list(gt)
+    deltas: dict = {}
+    for _ in range(n):
+        pick = [paths[i] for i in rng.integers(0, len(paths), len(paths))]
+        g = {f"{j}/{p}": gt[p] for j, p in enumerate(pick)}
+        d = {f"{j}/{p}": difficulty[p] for j, p in enumerate(pick)}
+        aps = {}
+        for key, pr in preds.items():
+            aps[key] = evaluate(g, {f"{j}/{p}": pr[p] for j, p in enumerate(pick) if p in pr}, d)["ap"]
+        for (v, side), ap_ in aps.items():
+            if v != "fp32":
+                for s in SETTINGS:
+                    deltas.setdefault((v, side), {}).setdefault(s, []).append(ap_[s] - aps[("fp32", side)][s])
+    return {k: {s: [float(np.percentile(x, 5)), float(np.percentile(x, 95))] for s, x in by.items()}
+            for k, by in deltas.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=default_data())
@@ -61,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-fp32", action="store_true", help="leave out fp32 (accuracy screening only)")
     ap.add_argument("--threshold", type=float, default=0.2)
     ap.add_argument("--min-score", type=float, default=CURVE_MIN_SCORE)
+    ap.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                    help="N paired bootstrap resamples of the images: 90%% interval of AP(model) - AP(fp32)")
     args = ap.parse_args(argv)
     if args.out.resolve().is_relative_to(ROOT.resolve()):
         ap.error(f"--out must be outside the repository ({ROOT})")
@@ -129,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             "model_sha256": det.model_sha256,
             "source_model_sha256": getattr(det, "source_model_sha256", None),
         })
+    if args.bootstrap and any(v == "fp32" for v, _ in preds):
+        boot = bootstrap_deltas(gt, difficulty, preds, args.bootstrap)
+        for r in rows:
+            r["ap_delta_90"] = boot.get((r["model"], r["max_side"]))
     meta = {
         "images": len(paths), "data": str(args.data), "threshold": args.threshold,
         "curve_min_score": args.min_score, "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
@@ -156,6 +182,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{fmt(r['recall'], 4)} | {' / '.join(fmt(r['recall_by'][s], 3) for s in SETTINGS)} | {fmt(r['precision'], 3)} | "
             f"{r['ms_mean']:.0f} | {r['ms_median']:.0f} |"
         )
+    if any(r.get("ap_delta_90") for r in rows):
+        lines += ["", f"AP(model) - AP(fp32), paired bootstrap over images ({args.bootstrap} resamples), 90 % interval:", "",
+                  "| model | max_side | easy | medium | hard |", "|---|---:|---|---|---|"]
+        for r in rows:
+            if r.get("ap_delta_90"):
+                lines.append(f"| {r['model']} | {r['max_side']} | " + " | ".join(
+                    f"{r['ap_delta_90'][s][0]:+.4f} .. {r['ap_delta_90'][s][1]:+.4f}" for s in SETTINGS) + " |")
     md = "\n".join(lines) + "\n"
     (args.out / "int8_eval.md").write_text(md)
     print(md)
