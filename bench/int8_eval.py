@@ -12,8 +12,14 @@ and int8 see the same machine load. Scores with the official WIDER protocol
 ``--model NAME=PATH`` adds an already quantized ONNX file; ``--quantize NAME=METHOD``
 quantizes with veil's calibration set and another calibration method (MinMax, Entropy,
 Percentile) first. Without either, the int8 model is veil's own (``precision="int8"``,
-from the cache). Writes ``<out>/int8_eval.json`` and ``<out>/int8_eval.md``; nothing is
-written inside the repository.
+from the cache; set ``VEIL_CACHE`` to keep it out of ``~/.cache/veil``). ``--no-fp32``
+screens int8 files for accuracy only; ``--bootstrap N`` adds paired-bootstrap intervals
+of the AP differences. Writes ``<out>/int8_eval.json`` and ``<out>/int8_eval.md``;
+nothing is written inside the repository.
+
+The numbers behind veil's int8 recipe (``veil.detect.quantize.MEASURED``) came from
+
+    VEIL_CACHE=/tmp/veil-cache python bench/int8_eval.py --bootstrap 200 --out /tmp/int8_eval
 """
 
 from __future__ import annotations

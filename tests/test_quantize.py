@@ -12,6 +12,7 @@ import pytest
 from veil.config import DetectConfig
 from veil.detect import build_detector
 from veil.detect import quantize as q
+from veil.detect.centerface import CenterFace
 from veil.models import MODELS, resolve_model, sha256_file
 
 
@@ -78,6 +79,13 @@ def test_second_build_reuses_the_cache(int8, cache):
     assert q.quantize_count == before
     assert onnx_file.stat().st_mtime_ns == mtime
     assert again.model_sha256 == int8.model_sha256
+
+
+def test_quantization_is_deterministic(int8, tmp_path):
+    src, _ = resolve_model("centerface")
+    again = tmp_path / "again.onnx"
+    q.quantize_model(src, again, CenterFace.dynamic_inputs, CenterFace.dynamic_outputs)
+    assert sha256_file(again) == int8.model_sha256
 
 
 def test_cache_key_changes_with_source_and_recipe():
