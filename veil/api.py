@@ -10,7 +10,6 @@ and the readers and writers in :mod:`veil.io`. The CLI is a thin layer over this
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -22,20 +21,13 @@ from .config import Config, preset as get_preset
 from .errors import ConfigError, OutputError, VeilError
 from .faces import Faces
 from .io.paths import check_output_path, default_output, media_kind, walk_media
+from .models import sha256_file
 from .pipeline import FrameResult, Pipeline
 from .report import ItemReport, RunReport
 
 log = logging.getLogger("veil")
 
 __all__ = ["Anonymizer"]
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _config_from(config: Config | None, preset: str, overrides: dict[str, Any]) -> Config:
@@ -238,8 +230,8 @@ class _ItemContext:
             self.item.error = str(exc) if isinstance(exc, VeilError) else f"{exc_type.__name__}: {exc}"
             self.item.frames.clear()
             return False
-        self.item.input_sha256 = _file_sha256(self.src)
-        self.item.output_sha256 = _file_sha256(self.dst)
+        self.item.input_sha256 = sha256_file(self.src)
+        self.item.output_sha256 = sha256_file(self.dst)
         return False
 
 
