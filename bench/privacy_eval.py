@@ -32,39 +32,33 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from veil.config import RenderConfig  # noqa: E402
-from veil.eval.privacy import (  # noqa: E402
-    MATCH_THRESHOLD,
-    ReidEvaluator,
-    ReidResult,
-    read_pairs,
+from veil.eval.privacy import MATCH_THRESHOLD, ReidEvaluator, read_pairs  # noqa: E402
+from veil.eval.privacy_report import rate_table, rates_figure  # noqa: E402
+from veil.eval.privacy_suite import (  # noqa: E402
+    FILTERS,
+    STRENGTHS,
+    Variant,
+    VariantResult,
+    baseline_variant,
+    run_variants,
+    veil_fn,
+    veil_variants,
 )
 from veil.faces import Faces  # noqa: E402
-from veil.render import build_filter  # noqa: E402
 from veil.render import blur as veil_blur  # noqa: E402
 from veil.render import pixelate as veil_pixelate  # noqa: E402
 
-STRENGTHS = (0.25, 0.5, 1.0, 2.0)
 DEFACE_MASK_SCALE = 1.3  # deface CLI default (--mask-scale)
 DEFACE_MOSAIC = 20  # deface CLI default (--mosaicsize)
 EXAMPLE_IMAGE = "img2.jpg"  # a large frontal face whose native-resolution box is well centred
-
-
-@dataclass(frozen=True)
-class Run:
-    filter: str  # row label
-    strength: str  # as printed
-    fn: Optional[Callable[[np.ndarray, Faces], np.ndarray]]
-    family: str  # for the figure's colours
 
 
 def deface_fn(mode: str) -> Callable[[np.ndarray, Faces], np.ndarray]:
@@ -81,34 +75,21 @@ def deface_fn(mode: str) -> Callable[[np.ndarray, Faces], np.ndarray]:
     return fn
 
 
-def veil_fn(name: str, strength: float = 1.0, **kw) -> Callable[[np.ndarray, Faces], np.ndarray]:
-    flt = build_filter(RenderConfig(filter=name, strength=strength, **kw))
-    return lambda rgb, faces: flt.apply(rgb, faces)
+#: figure colour per row family
+COLOURS = {"original": "#616161", "deface": "#e65100", "veil blur": "#1565c0", "veil pixelate": "#2e7d32",
+           "floor": "#9e9e9e"}
 
 
-def runs() -> list[Run]:
+def runs() -> list[tuple[Variant, str]]:
+    """(variant, family): the original, deface's two filters, veil's filters at every strength."""
     out = [
-        Run("original", "-", None, "original"),
-        Run("deface mosaic", f"{DEFACE_MOSAIC} px", deface_fn("mosaic"), "deface"),
-        Run("deface blur", "default", deface_fn("blur"), "deface"),
+        (baseline_variant("original"), "original"),
+        (Variant("deface mosaic", f"{DEFACE_MOSAIC} px", deface_fn("mosaic")), "deface"),
+        (Variant("deface blur", "default", deface_fn("blur")), "deface"),
     ]
-    for s in STRENGTHS:
-        out.append(Run("veil blur", f"{s:g}", veil_fn("blur", s), "veil blur"))
-    for s in STRENGTHS:
-        out.append(Run("veil pixelate", f"{s:g}", veil_fn("pixelate", s), "veil pixelate"))
-    out.append(Run("veil solid (floor)", "-", veil_fn("solid", color="#808080"), "floor"))
+    family = {"blur": "veil blur", "pixelate": "veil pixelate", "solid": "floor"}
+    out += [(v, family[v.filter]) for v in veil_variants(FILTERS, STRENGTHS, prefix="veil ")]
     return out
-
-
-def table(rows: list[dict]) -> str:
-    lines = [
-        "| filter | strength | pairs matched / N | mean distance | matched, aligned attacker | min distance |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(f"| {r['filter']} | {r['strength']} | {r['matched']} / {r['n']} | {r['mean_distance']:.3f} | "
-                     f"{r['matched_aligned']} / {r['n']} | {r['min_distance']:.3f} |")
-    return "\n".join(lines)
 
 
 # -- figures ---------------------------------------------------------------------------------
@@ -158,48 +139,6 @@ def example_figure(ev: ReidEvaluator, name: str, partner: str, path: Path) -> No
     plt.close(fig)
 
 
-def rates_figure(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = {"original": "#616161", "deface": "#e65100", "veil blur": "#1565c0", "veil pixelate": "#2e7d32",
-               "floor": "#9e9e9e"}
-    labels = [r["filter"] + ("" if r["strength"] in ("-",) else f"\n{r['strength']}") for r in rows]
-    x = np.arange(len(rows))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.6), dpi=100)
-    rate = [r["matched"] / r["n"] for r in rows]
-    rate_al = [r["matched_aligned"] / r["n"] for r in rows]
-    cols = [colours[r["family"]] for r in rows]
-    a1.bar(x - 0.2, rate, 0.4, color=cols, label="attacker knows the box")
-    a1.bar(x + 0.2, rate_al, 0.4, color=cols, alpha=0.45, hatch="//", label="... and the original landmarks")
-    for xi, r in zip(x, rows):
-        a1.text(xi, max(r["matched"], r["matched_aligned"]) / r["n"] + 0.02, f"{r['matched']}/{r['n']}",
-                ha="center", fontsize=7)
-    a1.set_ylim(0, 1.12)
-    a1.set_ylabel(f"same-person pairs still matched (d < {MATCH_THRESHOLD})")
-    a1.set_title("Re-identification rate after anonymization (lower is better)", fontsize=10)
-    a1.legend(fontsize=8, loc="upper right")
-    a2.bar(x, [r["mean_distance"] for r in rows], 0.6, color=cols)
-    a2.scatter(x, [r["min_distance"] for r in rows], color="k", marker="_", s=120, zorder=3, label="min over pairs")
-    a2.axhline(MATCH_THRESHOLD, color="#b00020", lw=1, ls="--", label=f"match threshold {MATCH_THRESHOLD}")
-    a2.set_ylabel("dlib descriptor distance to the other photo")
-    a2.set_title("Mean distance (higher is better)", fontsize=10)
-    a2.legend(fontsize=8, loc="lower right")
-    for ax in (a1, a2):
-        ax.set_xticks(x)
-        ax.set_xticklabels(labels, fontsize=7, rotation=60, ha="right")
-    n = rows[0]["n"]
-    fig.suptitle(f"reid/deepface, {n} same-person pairs; veil strength 1 = default "
-                 f"(blur sigma {veil_blur.SIGMA_PER_SIZE:g} x mask size, pixelate {veil_pixelate.BLOCKS_ACROSS:g} "
-                 f"blocks across)", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
     default_data = Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data"))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -214,24 +153,22 @@ def main(argv: list[str] | None = None) -> int:
     pairs = read_pairs(folder / "master.csv")
     t0 = time.perf_counter()
     ev = ReidEvaluator(folder)
-    rows: list[dict] = []
-    results: dict[str, ReidResult] = {}
-    for run in runs():
-        t = time.perf_counter()
-        res = ev.evaluate(pairs, run.fn)
-        results[f"{run.filter} {run.strength}"] = res
-        s = res.summary()
-        rows.append({"filter": run.filter, "strength": run.strength, "family": run.family, **s,
-                     "seconds": round(time.perf_counter() - t, 2)})
-        print(f"  {run.filter:18s} {run.strength:8s} {res.matched:2d}/{res.n}  mean d {res.mean_distance:.3f}",
+    variants = runs()
+
+    def progress(vr: VariantResult) -> None:
+        v, res = vr.variant, vr.result
+        print(f"  {v.label:18s} {v.strength_label:8s} {res.matched:2d}/{res.n}  mean d {res.mean_distance:.3f}",
               file=sys.stderr, flush=True)
+
+    results = run_variants(ev, pairs, [v for v, _ in variants], on_result=progress)
+    rows = [vr.row(family=fam) for vr, (_, fam) in zip(results, variants)]
 
     same = sum(p.same for p in pairs)
     base = rows[0]
     print(f"\nreid/deepface: {base['n']} same-person pairs evaluated ({same} Decision == Yes rows, "
           f"{len(base['skipped'])} skipped); baseline {base['baseline_matched']}/{base['n']} match "
           f"(mean d {base['baseline_mean_distance']:.3f})\n")
-    print(table(rows))
+    print(rate_table(rows).markdown())
 
     import dlib
     import deface
@@ -258,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         partner = next((p.file_y if p.file_x == args.example else p.file_x) for p in pairs
                        if p.same and args.example in (p.file_x, p.file_y))
         example_figure(ev, args.example, partner, args.figure / "privacy_examples.png")
-        rates_figure(rows, args.figure / "privacy_rates.png")
+        n = rows[0]["n"]
+        rates_figure(rows, args.figure / "privacy_rates.png", colours=[COLOURS[r["family"]] for r in rows],
+                     title=f"reid/deepface, {n} same-person pairs; veil strength 1 = default (blur sigma "
+                           f"{veil_blur.SIGMA_PER_SIZE:g} x mask size, pixelate {veil_pixelate.BLOCKS_ACROSS:g} "
+                           "blocks across)")
         print(f"\nfigures: {args.figure / 'privacy_examples.png'}, {args.figure / 'privacy_rates.png'}", file=sys.stderr)
     return 0
 

@@ -16,6 +16,7 @@ import typer
 from ..config import PRESETS
 from ..render import FILTERS
 from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors
+from .data_cmd import data_app
 from .eval_cmd import eval_app
 from .gallery_cmd import gallery_app
 from .models_cmd import models_app
@@ -33,6 +34,7 @@ log = logging.getLogger("veil")
 app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
 app.add_typer(gallery_app, name="gallery")
+app.add_typer(data_app, name="data")
 
 _DETECT = "Detection"
 _RENDER = "Filter"

@@ -44,8 +44,13 @@ __all__ = [
     "voc_ap",
     "normalise_scores",
     "evaluate",
+    "ProtocolParts",
+    "thresholds_of",
     "operating_point",
     "recall_at",
+    "face_hits",
+    "read_difficulty_mat",
+    "find_wider_set",
 ]
 
 SETTINGS = ("easy", "medium", "hard")
@@ -182,6 +187,86 @@ def _increments(best: np.ndarray, best_iou: np.ndarray, counts: np.ndarray, iou_
 
 
 # -- the protocol ----------------------------------------------------------------------
+def _curve(sc: np.ndarray, prop: np.ndarray, new: np.ndarray, n_faces: float,
+           thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall at each threshold from (weighted) per-prediction increments.
+
+    Totals over all predictions with score >= thr; per image that is a prefix of the
+    best-first list, exactly the official "last index above the threshold".
+    """
+    by = np.argsort(-sc, kind="stable")
+    cum_prop = np.concatenate(([0.0], np.cumsum(prop[by], dtype=np.float64)))
+    cum_new = np.concatenate(([0.0], np.cumsum(new[by], dtype=np.float64)))
+    n_above = np.searchsorted(-sc[by], -thresholds, side="right")
+    proposals, found = cum_prop[n_above], cum_new[n_above]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(proposals > 0, found / proposals, np.nan)
+    recall = found / n_faces if n_faces else np.zeros_like(found)
+    return precision, recall
+
+
+class ProtocolParts:
+    """The per-prediction increments of the official protocol, kept per image.
+
+    :func:`evaluate` sums them over the images; :func:`veil.eval.slices.bootstrap_ap`
+    re-weights the images (a bootstrap resample is a count per image) without re-matching.
+    """
+
+    def __init__(self, gt: Mapping[str, GtImage], preds: Predictions, difficulty: Difficulty,
+                 iou_thresh: float = 0.5, settings: Sequence[str] = SETTINGS):
+        lookup = _pred_lookup(preds)
+        # like the official read_pred.m, only the predictions of the evaluated images count
+        lo, hi = normalise_scores({k: v for k in map(image_key, gt) if (v := lookup.get(k)) is not None})
+        self.score_range = [lo, hi]
+        self.settings = tuple(settings)
+        self.images = list(gt)
+        cols = {s: SETTINGS.index(s) for s in settings}
+        span = hi - lo
+        #: per setting: faces per image (n_images,)
+        self.faces = {s: np.zeros(len(gt), np.int64) for s in settings}
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {s: [] for s in settings}
+        for i, (path, g) in enumerate(gt.items()):
+            diff = np.asarray(difficulty.get(path, np.zeros((0, 3), bool)), bool).reshape(-1, 3)
+            if len(diff) != len(g):
+                raise InputError(f"{path}: {len(diff)} difficulty rows but {len(g)} gt faces")
+            masks = {s: diff[:, c] & g.valid for s, c in cols.items()}
+            for s in settings:
+                self.faces[s][i] = int(masks[s].sum())
+            boxes, scores = lookup.get(image_key(path), (np.zeros((0, 4)), np.zeros(0)))
+            if len(g) == 0 or len(boxes) == 0:
+                continue
+            norm = (scores - lo) / span if span > 0 else np.ones_like(scores)
+            order, best, best_iou = _match(boxes, norm, g.boxes)
+            sorted_scores = norm[order]
+            img = np.full(len(order), i, np.int64)
+            for s in settings:
+                proposal, new = _increments(best, best_iou, masks[s], iou_thresh)
+                parts[s].append((sorted_scores, proposal, new, img))
+        #: per setting: (scores, is proposal, finds a new face, image index), one row per prediction
+        self.rows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        for s in settings:
+            if parts[s]:
+                self.rows[s] = tuple(np.concatenate([p[k] for p in parts[s]]) for k in range(4))  # type: ignore[assignment]
+            else:
+                self.rows[s] = (np.zeros(0), np.zeros(0, bool), np.zeros(0, bool), np.zeros(0, np.int64))
+
+    def curve(self, setting: str, thresholds: np.ndarray,
+              weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(precision, recall) per threshold; ``weights`` = how often each image counts."""
+        sc, prop, new, img = self.rows[setting]
+        w = np.ones(len(self.images)) if weights is None else np.asarray(weights, np.float64)
+        return _curve(sc, prop * w[img], new * w[img], float(self.faces[setting] @ w), thresholds)
+
+    def ap(self, setting: str, thresholds: np.ndarray, weights: np.ndarray | None = None) -> float:
+        precision, recall = self.curve(setting, thresholds, weights)
+        return voc_ap(recall, precision)
+
+
+def thresholds_of(thresh_num: int = 1000) -> np.ndarray:
+    """The official thresholds ``1 - (t+1)/N`` on normalised scores, highest first."""
+    return 1.0 - np.arange(1, thresh_num + 1, dtype=np.float64) / thresh_num
+
+
 def evaluate(
     gt: Mapping[str, GtImage],
     preds: Predictions,
@@ -203,55 +288,16 @@ def evaluate(
         "faces": {setting: int}, "score_range": [min, max], "images": int}``
         (curves as numpy arrays, highest threshold first).
     """
-    lookup = _pred_lookup(preds)
-    # like the official read_pred.m, only the predictions of the evaluated images count
-    lo, hi = normalise_scores({k: v for k in map(image_key, gt) if (v := lookup.get(k)) is not None})
-    span = hi - lo
-    thresholds = 1.0 - np.arange(1, thresh_num + 1, dtype=np.float64) / thresh_num
-    cols = {s: SETTINGS.index(s) for s in settings}
-
-    faces = {s: 0 for s in settings}
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {s: [] for s in settings}
-    for path, g in gt.items():
-        diff = np.asarray(difficulty.get(path, np.zeros((0, 3), bool)), bool).reshape(-1, 3)
-        if len(diff) != len(g):
-            raise InputError(f"{path}: {len(diff)} difficulty rows but {len(g)} gt faces")
-        masks = {s: diff[:, c] & g.valid for s, c in cols.items()}
-        for s in settings:
-            faces[s] += int(masks[s].sum())
-        boxes, scores = lookup.get(image_key(path), (np.zeros((0, 4)), np.zeros(0)))
-        if len(g) == 0 or len(boxes) == 0:
-            continue
-        norm = (scores - lo) / span if span > 0 else np.ones_like(scores)
-        order, best, best_iou = _match(boxes, norm, g.boxes)
-        sorted_scores = norm[order]
-        for s in settings:
-            proposal, new = _increments(best, best_iou, masks[s], iou_thresh)
-            parts[s].append((sorted_scores, proposal, new))
-
+    parts = ProtocolParts(gt, preds, difficulty, iou_thresh, settings)
+    thresholds = thresholds_of(thresh_num)
     ap: dict[str, float] = {}
     pr: dict[str, dict[str, np.ndarray]] = {}
     for s in settings:
-        if parts[s]:
-            sc = np.concatenate([p[0] for p in parts[s]])
-            prop = np.concatenate([p[1] for p in parts[s]]).astype(np.int64)
-            new = np.concatenate([p[2] for p in parts[s]]).astype(np.int64)
-        else:
-            sc, prop, new = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        # totals over all predictions with score >= thr; per image that is a prefix of the
-        # best-first list, exactly the official "last index above the threshold"
-        by = np.argsort(-sc, kind="stable")
-        cum_prop = np.concatenate(([0], np.cumsum(prop[by])))
-        cum_new = np.concatenate(([0], np.cumsum(new[by])))
-        n_above = np.searchsorted(-sc[by], -thresholds, side="right")
-        proposals = cum_prop[n_above].astype(np.float64)
-        found = cum_new[n_above].astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = np.where(proposals > 0, found / proposals, np.nan)
-        recall = found / faces[s] if faces[s] else np.zeros_like(found)
+        precision, recall = parts.curve(s, thresholds)
         ap[s] = voc_ap(recall, precision)
         pr[s] = {"thresholds": thresholds, "precision": precision, "recall": recall}
-    return {"ap": ap, "pr": pr, "faces": faces, "score_range": [lo, hi], "images": len(gt)}
+    faces = {s: int(parts.faces[s].sum()) for s in settings}
+    return {"ap": ap, "pr": pr, "faces": faces, "score_range": parts.score_range, "images": len(gt)}
 
 
 def operating_point(
@@ -321,3 +367,93 @@ def recall_at(
 ) -> float:
     """Share of the valid faces (or of one setting's faces) found at a raw score threshold."""
     return operating_point(gt, preds, threshold, difficulty, setting, iou_thresh)["recall"]
+
+
+def face_hits(
+    gt: Mapping[str, GtImage],
+    preds: Predictions,
+    threshold: float,
+    iou_thresh: float = 0.5,
+) -> dict[str, np.ndarray]:
+    """Per image, which gt faces (in gt order) are found at a raw score threshold.
+
+    A face is found when a prediction with ``score >= threshold`` overlaps it best among
+    the image's faces, with IoU >= ``iou_thresh`` (the protocol's matching). Every face can
+    be found here, invalid ones included; callers choose which faces count.
+    """
+    lookup = _pred_lookup(preds)
+    out: dict[str, np.ndarray] = {}
+    for path, g in gt.items():
+        found = np.zeros(len(g), bool)
+        boxes, scores = lookup.get(image_key(path), (np.zeros((0, 4)), np.zeros(0)))
+        keep = scores >= threshold
+        if len(g) and keep.any():
+            _, best, best_iou = _match(boxes[keep], scores[keep], g.boxes)
+            found[best[best_iou >= iou_thresh]] = True
+        out[path] = found
+    return out
+
+
+def read_difficulty_mat(folder: str | Path, gt: Mapping[str, GtImage]) -> dict[str, np.ndarray]:
+    """Read the official ``wider_{easy,medium,hard}_val.mat`` lists (``eval_tools/ground_truth``).
+
+    Each file lists, per event and image, the 1-based indices of the faces that count in
+    that setting. Needs scipy (installed with scikit-image).
+    """
+    folder = Path(folder)
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise InputError("reading the official .mat difficulty lists needs scipy: pip install scipy") from None
+    by_key = {image_key(p): p for p in gt}
+    out = {p: np.zeros((len(g), 3), bool) for p, g in gt.items()}
+    for col, setting in enumerate(SETTINGS):
+        path = folder / f"wider_{setting}_val.mat"
+        if not path.is_file():
+            raise MediaNotFoundError(f"difficulty list not found: {path}")
+        try:
+            mat = loadmat(str(path))
+            events, files, lists = mat["event_list"], mat["file_list"], mat["gt_list"]
+        except (KeyError, ValueError, OSError) as exc:
+            raise CorruptMediaError(f"{path}: not an official WIDER difficulty list ({exc})") from None
+        for e in range(len(events)):
+            event = str(np.asarray(events[e][0]).ravel()[0])
+            names, idxs = files[e][0], lists[e][0]
+            for j in range(len(names)):
+                name = str(np.asarray(names[j][0]).ravel()[0])
+                path_img = by_key.get(f"{event}/{name}")
+                if path_img is None:
+                    continue  # an image not in this (sub)set
+                ind = np.asarray(idxs[j][0], np.int64).ravel() - 1
+                g = out[path_img]
+                if len(ind) and (ind.min() < 0 or ind.max() >= len(g)):
+                    raise CorruptMediaError(f"{path}: {event}/{name} lists face {ind.max() + 1} but the gt has {len(g)}")
+                g[ind, col] = True
+    return out
+
+
+def find_wider_set(root: str | Path) -> dict[str, Path | None]:
+    """Locate a WIDER-format set's files under ``root``.
+
+    Understands our dev split (``*_bbx_gt.txt``, ``*_difficulty.csv``, ``*_demographics.csv``,
+    ``images/``) and the official download (``wider_face_split/wider_face_val_bbx_gt.txt``,
+    ``WIDER_val/images/``, ``eval_tools/ground_truth/*.mat``). Missing parts are ``None``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MediaNotFoundError(f"WIDER folder not found: {root}")
+
+    def first(patterns: Sequence[str]) -> Path | None:
+        for pat in patterns:
+            hits = sorted(root.glob(pat))
+            if hits:
+                return hits[0]
+        return None
+
+    gt_file = first(["*_val_bbx_gt.txt", "*_bbx_gt.txt", "wider_face_split/wider_face_val_bbx_gt.txt", "*/*_bbx_gt.txt"])
+    images = first(["images", "WIDER_val/images", "*/images"])
+    diff_csv = first(["*_difficulty.csv"])
+    mat = first(["wider_hard_val.mat", "ground_truth/wider_hard_val.mat", "eval_tools/ground_truth/wider_hard_val.mat"])
+    labels = first(["*_demographics.csv", "*_labels.csv"])
+    return {"gt": gt_file, "images": images, "difficulty": diff_csv, "difficulty_mat": mat.parent if mat else None,
+            "labels": labels}
