@@ -38,6 +38,18 @@ class DetectConfig(_Frozen):
     precision: Literal["fp32", "int8"] = Field(
         "fp32", description="int8: a quantized copy of the model (faster on CPUs with VNNI/AMX), "
         "made once and cached; see veil.detect.quantize")
+    scales: tuple[float, ...] = Field((), description="extra passes at these factors of the native size (2.0 = upscaled), "
+                                      "for small faces; see veil.detect.augment")
+    flip: bool = Field(False, description="extra pass on the mirrored frame")
+    low_light: bool = Field(False, description="extra pass on dark frames, brightened and denoised (veil.detect.lowlight)")
+    low_light_level: float = Field(50.0, ge=0.0, le=255.0, description="mean luma (0-255) below which a frame counts as dark")
+
+    @field_validator("scales")
+    @classmethod
+    def _check_scales(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.1 <= s <= 4.0 for s in v):
+            raise ValueError(f"scales must be between 0.1 and 4.0, got {v}")
+        return v
 
 
 class TrackConfig(_Frozen):

@@ -179,3 +179,9 @@ def privacy(
 from .eval_wider_cmd import widerface  # noqa: E402
 
 eval_app.command("widerface")(widerface)
+from .eval_conditions_cmd import conditions  # noqa: E402
+
+eval_app.command("conditions")(conditions)
+from .eval_card_cmd import model_card  # noqa: E402
+
+eval_app.command("model-card")(model_card)

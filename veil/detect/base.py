@@ -14,7 +14,7 @@ subclasses it and implements :meth:`GridDetector.preprocess` and :meth:`GridDete
 from __future__ import annotations
 
 import math
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import cv2
 import numpy as np
@@ -148,6 +148,21 @@ class GridDetector:
             faces = faces[nms(faces.xyxy, faces.scores, self.nms_iou)]
             final.append(faces.clipped(w, h))
         return final
+
+    def detect_at(self, frame: np.ndarray, scale: float, min_score: float,
+                  transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Faces:
+        """One frame resized by ``scale`` (up or down, ignoring ``max_side``), optionally
+        transformed (e.g. enhanced) at that size; faces in frame pixels, before NMS.
+
+        The building block of test-time augmentation (see :mod:`veil.detect.augment`).
+        """
+        h, w = frame.shape[:2]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        img = frame if size == (w, h) else cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        if transform is not None:
+            img = transform(img)
+        faces = self._run([np.ascontiguousarray(img)], min_score)[0]
+        return faces.scaled(w / size[0], h / size[1])
 
     def _detect_tiles(self, frame: np.ndarray, min_score: float) -> list[Faces]:
         h, w = frame.shape[:2]

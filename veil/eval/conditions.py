@@ -39,7 +39,7 @@ __all__ = ["Crop", "CONDITIONS", "FACE_BOX", "MATCH_IOU", "read_crops", "render"
 #: nominal face box in a FairFace crop, as fractions of width / height (x0, y0, x1, y1)
 FACE_BOX = (0.09, 0.0, 0.91, 0.93)
 MATCH_IOU = 0.4
-FULL_WELL = 400.0  # electrons at white in the simulated low-light sensor
+FULL_WELL = 3000.0  # electrons at white in the simulated low-light sensor (a small phone pixel)
 READ_NOISE = 3.0  # electrons
 
 
@@ -101,7 +101,7 @@ def _to_srgb(lin: np.ndarray) -> np.ndarray:
     return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def dark(rgb: np.ndarray, rng: np.random.Generator, gain: float = 0.05) -> np.ndarray:
+def dark(rgb: np.ndarray, rng: np.random.Generator, gain: float = 0.025) -> np.ndarray:
     """Exposure ``gain`` in linear light, shot + read noise, back to sRGB (no brightening)."""
     electrons = _to_linear(rgb) * gain * FULL_WELL
     noisy = rng.poisson(electrons).astype(np.float32) + rng.normal(0.0, READ_NOISE, electrons.shape).astype(np.float32)
@@ -160,7 +160,7 @@ def clean(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 #: name -> (render function, default level, the level's meaning)
 CONDITIONS: dict[str, tuple[Callable[..., np.ndarray], float | None, str]] = {
     "clean": (clean, None, ""),
-    "dark": (dark, 0.05, "exposure gain in linear light"),
+    "dark": (dark, 0.025, "exposure gain in linear light"),
     "small": (small, 20.0, "face width in px"),
     "motion": (motion, 0.12, "blur length / crop width"),
     "defocus": (defocus, 0.04, "disk radius / crop width"),

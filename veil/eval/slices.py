@@ -192,7 +192,10 @@ def bootstrap_recall(
         the latter so that a disparity over the same resamples can be computed.
     """
     hit_list = list(hits.values())
-    present = sorted({g for arr in groups for g in arr if g is not None})
+    # groups of counted faces only: a group seen only on uncounted faces would report 0 faces
+    # and a NaN recall, which makes the disparity NaN and names it worst and best
+    present = sorted({g for i, arr in enumerate(groups) for k, g in enumerate(arr)
+                      if g is not None and (counts is None or bool(counts[i][k]))})
     names = [g for g in (order or present) if g in present]
     n_img, n_grp = len(groups), len(names)
     faces = np.zeros((n_img, n_grp))

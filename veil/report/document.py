@@ -20,6 +20,8 @@ import html
 import json
 import math
 import platform
+import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,10 +102,18 @@ class Document:
         return sec
 
 
+def _command() -> str:
+    """The command line that made the report, when it came from the ``veil`` CLI."""
+    if Path(sys.argv[0]).name == "veil":
+        return shlex.join(["veil", *sys.argv[1:]])
+    return ""
+
+
 def _meta(doc: Document) -> dict[str, Any]:
     from .. import __version__
 
     return {
+        "command": _command(),
         "veil_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),

@@ -1,0 +1,83 @@
+"""Test-time augmentation and low-light passes around a detector (the ``thorough`` mitigations).
+
+Each extra pass sees the frame differently and can find faces the plain pass misses:
+
+- ``scales``: the frame resized by these factors of its *native* size (2.0 = upscaled
+  twice), so that faces too small for the network's stride become detectable (WIDER hard
+  is mostly faces under 32 px);
+- ``flip``: the mirrored frame (the network is not exactly symmetric);
+- ``low_light``: dark frames only, brightened and denoised (:mod:`veil.detect.lowlight`).
+
+All detections are merged with the base detector's NMS. Passes only add faces: a privacy
+tool may hide a non-face, never show a face. What each pass buys and costs is measured in
+docs/benchmarks.md (§8); the presets use the ones that paid off.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..faces import Faces
+from .base import GridDetector
+from .lowlight import LowLight
+from .nms import nms
+
+__all__ = ["AugmentedDetector", "mirror"]
+
+#: landmark order after a horizontal flip: the eyes and mouth corners swap sides
+_FLIP_LANDMARKS = [1, 0, 2, 4, 3]
+
+
+def mirror(faces: Faces, width: int) -> Faces:
+    """Faces found in a horizontally flipped frame, mapped back to the original frame."""
+    xyxy = faces.xyxy.copy()
+    xyxy[:, [0, 2]] = width - faces.xyxy[:, [2, 0]]
+    lm = faces.landmarks[:, _FLIP_LANDMARKS].copy()
+    lm[..., 0] = width - lm[..., 0]
+    return faces.with_columns(xyxy=xyxy, landmarks=lm)
+
+
+class AugmentedDetector:
+    """A :class:`~veil.detect.base.Detector` that runs extra passes around a GridDetector."""
+
+    def __init__(self, base: GridDetector, scales: Sequence[float] = (), flip: bool = False,
+                 low_light: LowLight | None = None):
+        self.base = base
+        self.scales = tuple(float(s) for s in scales)
+        self.flip = flip
+        self.low_light = low_light
+        self.name = base.name
+        self.model_sha256 = base.model_sha256
+        #: passes run on the last frames, for reports: {"flip": n, "scale 2.0": n, "low light": n}
+        self.pass_counts: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:  # provider, precision, resolution, ... of the base
+        return getattr(self.base, name)
+
+    def _count(self, key: str) -> None:
+        self.pass_counts[key] = self.pass_counts.get(key, 0) + 1
+
+    def detect(self, frames: Sequence[np.ndarray], min_score: float) -> list[Faces]:
+        found = self.base.detect(frames, min_score)
+        out = []
+        for frame, faces in zip(frames, found):
+            h, w = frame.shape[:2]
+            parts = [faces]
+            if self.flip:
+                flipped = np.ascontiguousarray(frame[:, ::-1])
+                parts.append(mirror(self.base.detect([flipped], min_score)[0], w))
+                self._count("flip")
+            for s in self.scales:
+                parts.append(self.base.detect_at(frame, s, min_score))
+                self._count(f"scale {s:g}")
+            if self.low_light is not None and self.low_light.is_dark(frame):
+                s = self.base.resolution.scale(h, w)
+                parts.append(self.base.detect_at(frame, s, min_score, self.low_light.enhance))
+                self._count("low light")
+            if len(parts) > 1:
+                merged = Faces.concatenate(parts)
+                faces = merged[nms(merged.xyxy, merged.scores, self.base.nms_iou)].clipped(w, h)
+            out.append(faces)
+        return out

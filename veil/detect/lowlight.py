@@ -1,0 +1,57 @@
+"""Low-light enhancement for a second detection pass on dark frames.
+
+Why: in a dark frame a face is a few photons deep in sensor noise, and dark skin reflects
+fewer of them, so low light costs recall on dark skin first (FairFace crops under a simulated
+dark sensor: see docs/benchmarks.md). Brightening alone does not help the detector (the
+noise is brightened too); brightening *and* smoothing the noise does.
+
+The enhancement is applied only when a frame is dark (mean luma below ``level``), so normal
+frames cost nothing. Brightening is a gain in linear light that brings the frame's mean to
+``target`` (an 18 % grey card), capped at ``max_gain``; denoising is a Gaussian blur whose
+sigma grows with the gain (more gain, more amplified noise). Both work on the image at the
+detector's resolution (downscaling already averages some noise away, and it is cheaper).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["LowLight"]
+
+_LUT_TO_LINEAR = np.where(
+    (np.arange(256) / 255.0) <= 0.04045,
+    (np.arange(256) / 255.0) / 12.92,
+    (((np.arange(256) / 255.0) + 0.055) / 1.055) ** 2.4,
+).astype(np.float32)
+
+
+class LowLight:
+    """Decide whether a frame is dark, and brighten + denoise it for detection."""
+
+    def __init__(self, level: float = 50.0, target: float = 0.18, max_gain: float = 40.0, sigma: float = 2.0):
+        self.level = level
+        self.target = target
+        self.max_gain = max_gain
+        self.sigma = sigma
+
+    def is_dark(self, rgb: np.ndarray) -> bool:
+        """Mean luma (0-255) below ``level``, measured on a small thumbnail (cheap)."""
+        small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
+        luma = small @ np.array([0.299, 0.587, 0.114], np.float32)
+        return float(luma.mean()) < self.level
+
+    def enhance(self, rgb: np.ndarray) -> np.ndarray:
+        """The image brightened in linear light and denoised (RGB uint8, same size).
+
+        Give it the image as the detector will see it (already at detection resolution):
+        ``sigma`` is in those pixels.
+        """
+        lin = _LUT_TO_LINEAR[rgb]
+        gain = min(self.target / max(float(lin.mean()), 1e-5), self.max_gain)
+        lin_lut = np.clip(_LUT_TO_LINEAR * gain, 0.0, 1.0)
+        srgb = np.where(lin_lut <= 0.0031308, 12.92 * lin_lut, 1.055 * lin_lut ** (1 / 2.4) - 0.055)
+        out = np.clip(srgb * 255 + 0.5, 0, 255).astype(np.uint8)[rgb]
+        # amplified noise grows with the gain: blur more when the gain is high
+        sigma = self.sigma * min(1.0, float(np.sqrt(gain / 10.0)))
+        return cv2.GaussianBlur(out, (0, 0), sigma) if sigma >= 0.3 else out
