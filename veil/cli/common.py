@@ -10,11 +10,11 @@ import typer
 
 from ..config import PRESETS
 from ..detect import DETECTORS
-from ..errors import VeilError
+from ..errors import ConfigError, VeilError
 from ..render import FILTERS
 from .progress import err_console
 
-__all__ = ["PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName", "build", "one_line_errors"]
+__all__ = ["PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName", "build", "one_line_errors", "parse_scales"]
 
 
 def _choices(name: str, values) -> type[enum.Enum]:
@@ -38,6 +38,16 @@ def build(preset, **overrides):
     from ..api import Anonymizer
 
     return Anonymizer(preset=_value(preset), **{k: _value(v) for k, v in overrides.items() if v is not None})
+
+
+def parse_scales(text: str | None) -> tuple[float, ...] | None:
+    """``"0.5,1.5"`` -> ``(0.5, 1.5)``; ``""`` -> ``()``; None stays None (not given)."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(t) for t in text.replace(" ", ",").split(",") if t)
+    except ValueError:
+        raise ConfigError(f"--scales takes numbers separated by commas, got {text!r}") from None
 
 
 def one_line_errors(fn):

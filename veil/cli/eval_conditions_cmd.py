@@ -59,7 +59,8 @@ def conditions(
     paths = write_document(doc, out, "report")
     for key, c in res["conditions"].items():
         worst = min(c["groups"], key=lambda g: g["recall"])
-        d = c["disparity"]
-        console.print(f"{key:>14}: recall {100 * c['recall']:5.1f} %, lowest {worst['group']} {100 * worst['recall']:.1f} %, "
-                      f"spread {d['spread_points']:.1f} points")
+        d = c["disparity"]  # None with a single group: no spread to report
+        spread = f", spread {d['spread_points']:.1f} points" if d else ""
+        console.print(f"{key:>14}: recall {100 * c['recall']:5.1f} %, lowest {worst['group']} {100 * worst['recall']:.1f} %"
+                      + spread)
     console.print(f"report: {paths['html']} ({paths['md'].name}, {paths['json'].name})")

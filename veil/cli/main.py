@@ -15,7 +15,7 @@ import typer
 
 from ..config import PRESETS
 from ..render import FILTERS
-from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors
+from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors, parse_scales
 from .data_cmd import data_app
 from .eval_cmd import eval_app
 from .gallery_cmd import gallery_app
@@ -65,6 +65,11 @@ def anonymize(
     tile: Optional[bool] = typer.Option(None, "--tile/--no-tile", help="Also detect on full-resolution tiles.", rich_help_panel=_DETECT),
     device: Optional[DeviceName] = typer.Option(None, rich_help_panel=_DETECT, help="Execution provider."),
     detector: Optional[DetectorName] = typer.Option(None, rich_help_panel=_DETECT, help="Detector."),
+    low_light: Optional[bool] = typer.Option(None, "--low-light/--no-low-light", rich_help_panel=_DETECT,
+                                             help="Extra pass on dark frames, brightened and denoised (default on; free on normal frames)."),
+    scales: Optional[str] = typer.Option(None, rich_help_panel=_DETECT,
+                                         help="Extra passes at these factors of the native size, e.g. '0.5,1.5' (thorough's); '' = none."),
+    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", rich_help_panel=_DETECT, help="Extra pass on the mirrored frame."),
     codec: Optional[str] = typer.Option(None, help="Video codec (default libx264).", rich_help_panel=_VIDEO),
     crf: Optional[int] = typer.Option(None, help="Video quality (CRF, lower = better) (default 20).", rich_help_panel=_VIDEO),
     encoder_preset: Optional[str] = typer.Option(None, help="Encoder speed preset (default veryfast).", rich_help_panel=_VIDEO),
@@ -93,7 +98,7 @@ def anonymize(
     """Detect faces and hide them. Output keeps format, resolution, frame rate and audio."""
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                   feather=feather, strength=strength, threshold=threshold, max_side=max_side, tile=tile,
-                  device=device, detector=detector, codec=codec, crf=crf, encoder_preset=encoder_preset,
+                  device=device, detector=detector, low_light=low_light, scales=parse_scales(scales), flip=flip, codec=codec, crf=crf, encoder_preset=encoder_preset,
                   copy_audio=audio, start=start, end=end, keep_metadata=keep_metadata,
                   only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
                   depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,

@@ -24,7 +24,11 @@ from .base import GridDetector
 from .lowlight import LowLight
 from .nms import nms
 
-__all__ = ["AugmentedDetector", "mirror"]
+__all__ = ["AugmentedDetector", "mirror", "MAX_PASS_SIDE"]
+
+#: no pass runs on a frame larger than this (long side, px): upscaling a 4K frame would need
+#: gigabytes of activations for faces that are already large enough
+MAX_PASS_SIDE = 2560
 
 #: landmark order after a horizontal flip: the eyes and mouth corners swap sides
 _FLIP_LANDMARKS = [1, 0, 2, 4, 3]
@@ -59,6 +63,22 @@ class AugmentedDetector:
     def _count(self, key: str) -> None:
         self.pass_counts[key] = self.pass_counts.get(key, 0) + 1
 
+    def pass_scales(self, h: int, w: int) -> list[float]:
+        """The extra scales that run on an ``h`` x ``w`` frame.
+
+        Each is capped so the pass stays within :data:`MAX_PASS_SIDE`, and dropped when it
+        comes within 10 % of the plain pass's scale or of an earlier pass (same faces, twice
+        the cost).
+        """
+        done = [self.base.resolution.scale(h, w)]
+        out = []
+        for s in self.scales:
+            s = min(s, MAX_PASS_SIDE / max(h, w))
+            if all(abs(s - d) > 0.1 * d for d in done):
+                out.append(s)
+                done.append(s)
+        return out
+
     def detect(self, frames: Sequence[np.ndarray], min_score: float) -> list[Faces]:
         found = self.base.detect(frames, min_score)
         out = []
@@ -69,7 +89,7 @@ class AugmentedDetector:
                 flipped = np.ascontiguousarray(frame[:, ::-1])
                 parts.append(mirror(self.base.detect([flipped], min_score)[0], w))
                 self._count("flip")
-            for s in self.scales:
+            for s in self.pass_scales(h, w):
                 parts.append(self.base.detect_at(frame, s, min_score))
                 self._count(f"scale {s:g}")
             if self.low_light is not None and self.low_light.is_dark(frame):

@@ -35,6 +35,7 @@ __all__ = [
     "bootstrap_recall",
     "disparity",
     "bootstrap_ap",
+    "chance_spread",
     "check_images",
 ]
 
@@ -233,6 +234,42 @@ def disparity(rows: Sequence[SliceRecall], boot: np.ndarray) -> Disparity:
     else:
         s_ci = r_ci = (float("nan"), float("nan"))
     return Disparity(spread, s_ci, ratio, r_ci, rows[int(rec.argmin())].group, rows[int(rec.argmax())].group)  # type: ignore[arg-type]
+
+
+def chance_spread(hits: Mapping[str, np.ndarray], groups: list[np.ndarray], counts: list[np.ndarray] | None,
+                  order: Sequence[str], observed: float, n_perm: int = 1000, seed: int = 0) -> dict:
+    """How large a spread chance alone produces with these group sizes (permutation test).
+
+    The group labels are shuffled among the labelled, counted faces, so every group keeps its
+    size but has, by construction, the same expected recall. With groups of a few hundred faces
+    the spread of recall between six groups is several points *by chance*; a target of
+    "spread <= x" is only meaningful against this null.
+
+    Returns ``{"median", "p95", "p_value"}``: the null spread's median and 95th percentile (points) and
+    the share of shuffles with a spread at least as large as ``observed``.
+    """
+    hit_list = list(hits.values())
+    labs, found = [], []
+    for i, (lab, h) in enumerate(zip(groups, hit_list)):
+        use = np.ones(len(lab), bool) if counts is None else np.asarray(counts[i], bool)
+        for k, g in enumerate(lab):
+            if g is not None and use[k] and g in order:
+                labs.append(order.index(g))
+                found.append(bool(h[k]))
+    labs_a, found_a = np.asarray(labs), np.asarray(found, np.float64)
+    if len(labs_a) == 0 or n_perm <= 0:
+        return {"median": float("nan"), "p95": float("nan"), "p_value": float("nan"), "shuffles": 0}
+    rng = np.random.default_rng(seed)
+    n_groups = len(order)
+    sizes = np.bincount(labs_a, minlength=n_groups).astype(np.float64)
+    present = sizes > 0
+    spreads = np.empty(n_perm)
+    for b in range(n_perm):
+        perm = rng.permutation(labs_a)
+        rec = np.bincount(perm, weights=found_a, minlength=n_groups)[present] / sizes[present]
+        spreads[b] = 100 * (rec.max() - rec.min())
+    return {"median": float(np.median(spreads)), "p95": float(np.percentile(spreads, 95)),
+            "p_value": float((spreads >= observed - 1e-9).mean()), "shuffles": n_perm}
 
 
 def bootstrap_ap(parts, setting: str, thresholds: np.ndarray, n_boot: int = 200, seed: int = 0) -> tuple[float, float]:

@@ -78,7 +78,9 @@ def wider_document(res: dict, folder: Path, title: str, settings_note: str,
     if skin:
         d = skin["disparity"]
         summary += (f" Recall spread across perceived skin tones: {d['spread_points']:.1f} points "
-                    f"(95 % CI {d['spread_ci'][0]:.1f}–{d['spread_ci'][1]:.1f}), lowest {d['worst']}, highest {d['best']}.")
+                    f"(95 % CI {d['spread_ci'][0]:.1f}–{d['spread_ci'][1]:.1f}), lowest {d['worst']}, highest {d['best']}")
+        ch = d.get("chance")
+        summary += (f"; chance alone gives {ch['median']:.1f} points with these group sizes (p = {ch['p_value']:.2f})." if ch and ch.get("shuffles") else ".")
     if res["partial"]:
         summary += f" PARTIAL DATA: {len(res['missing_images'])} images were missing and are not counted."
     doc = Document(title=title, summary=summary, data=res, meta={"settings": settings_note, **(timing or {})})
@@ -104,6 +106,10 @@ def wider_document(res: dict, folder: Path, title: str, settings_note: str,
         d = sl["disparity"]
         note = (f"spread {d['spread_points']:.1f} points (95 % CI {d['spread_ci'][0]:.1f}–{d['spread_ci'][1]:.1f}), "
                 f"min/max ratio {d['min_max_ratio']:.3f}; lowest {d['worst']}, highest {d['best']}")
+        ch = d.get("chance")
+        if ch and ch.get("shuffles"):
+            note += (f"; by chance alone (labels shuffled, same group sizes) the spread would be {ch['median']:.1f} points "
+                     f"(95th percentile {ch['p95']:.1f}); p = {ch['p_value']:.2f}")
         tables.append(Table(["group", "faces", "found", "recall %", "95 % CI"], rows, _TITLES.get(fam, fam), note))
         series = [(g["group"], g["recall"], g["ci_low"], g["ci_high"]) for g in sl["groups"]]
         (demo if fam.startswith("perceived_") else rob)[_TITLES.get(fam, fam)] = series

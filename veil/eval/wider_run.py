@@ -19,7 +19,17 @@ import numpy as np
 from ..errors import InputError
 from ..faces import Faces
 from ..io.wider_format import GtImage, faces_to_xywh, read_wider_gt
-from .slices import ATTRIBUTE_SLICES, SIZE_BINS, bootstrap_ap, bootstrap_recall, check_images, disparity, read_face_labels, slice_labels
+from .slices import (
+    ATTRIBUTE_SLICES,
+    SIZE_BINS,
+    bootstrap_ap,
+    bootstrap_recall,
+    chance_spread,
+    check_images,
+    disparity,
+    read_face_labels,
+    slice_labels,
+)
 from .widerface import (
     SETTINGS,
     ProtocolParts,
@@ -157,7 +167,9 @@ def analyse(wset: WiderSet, preds: Mapping[str, tuple[np.ndarray, np.ndarray]], 
         rows, boot = bootstrap_recall(hits, fams[fam], valid, _ORDERS.get(fam), n_boot, seed)
         if len(rows) < 2:
             continue
-        slices[fam] = {"groups": [r.as_dict() for r in rows], "disparity": disparity(rows, boot).as_dict()}
+        disp = disparity(rows, boot)
+        chance = chance_spread(hits, fams[fam], valid, [r.group for r in rows], disp.spread, n_boot, seed)
+        slices[fam] = {"groups": [r.as_dict() for r in rows], "disparity": {**disp.as_dict(), "chance": chance}}
     return {"images": len(wset.gt), "partial": wset.partial, "missing_images": wset.missing, "sources": wset.sources,
             "ap": ap, "pr": pr, "operating_point": op, "slices": slices, "bootstrap": {"recall": n_boot, "ap": n_boot_ap, "seed": seed,
             "unit": "image (cluster bootstrap), percentile 95 % interval"}}
