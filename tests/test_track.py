@@ -147,7 +147,59 @@ def test_otb_boy_default_has_no_leaks(boy):
 def test_tracking_fills_frames_the_detector_skips(boy):
     """Detect every 3rd frame: tracking and interpolation cover the frames in between."""
     frames, truth = boy
-    tracked = leaks(frames[:120], truth, detect_every=3)
-    forward_only = leaks(frames[:120], truth, detect_every=3, lookahead_s=0.0)
+    tracked = leaks(frames[:120], truth, detect_every=3, roi_between=False)
+    forward_only = leaks(frames[:120], truth, detect_every=3, lookahead_s=0.0, roi_between=False)
     assert tracked.leak_rate <= 0.02
     assert forward_only.leak_rate > tracked.leak_rate  # look-ahead interpolation beats prediction
+    # windows around the tracks on the frames in between (the default) leak no more
+    assert leaks(frames[:120], truth, detect_every=3).leak_rate <= tracked.leak_rate
+
+
+def test_predicted_extrapolates_a_moving_track():
+    t = Tracker(0.5)
+    for k in range(6):
+        t.update(Faces(xyxy=[[100 + 10 * k, 50, 140 + 10 * k, 100]], scores=[0.9]))
+    (nxt,) = t.predicted()
+    assert 150 < nxt[0] < 162 and abs(nxt[1] - 50) < 2  # ~10 px per frame to the right
+    (two,) = t.predicted(2)
+    assert two[0] > nxt[0]
+    assert Tracker(0.5).predicted().shape == (0, 4)
+
+
+def test_detect_rois_finds_the_face_where_expected(astronaut):
+    from veil.config import DetectConfig
+    from veil.detect import build_detector
+    from veil.track import box_iou
+
+    det = build_detector(DetectConfig(max_side=0, low_light=False))
+    full = det.detect([astronaut], 0.5)[0]
+    assert len(full) == 1
+    box = full.xyxy[0]
+    # a prediction off by a fifth of the face still finds it, at the right place
+    w = box[2] - box[0]
+    off = box + np.array([0.2 * w, -0.1 * w, 0.2 * w, -0.1 * w], np.float32)
+    got = det.detect_rois(astronaut, off[None], 0.5)
+    assert len(got) >= 1 and box_iou(got.xyxy[:1], full.xyxy)[0, 0] > 0.6
+    # a window on an empty part of the frame finds nothing; one outside the frame is skipped
+    assert len(det.detect_rois(astronaut, np.array([[400, 400, 440, 440]], np.float32), 0.5)) == 0
+    assert len(det.detect_rois(astronaut, np.array([[-500, -500, -400, -400]], np.float32), 0.5)) == 0
+    # a window cut by the frame border still maps faces back to frame pixels
+    h, wd = astronaut.shape[:2]
+    edge = det.detect_rois(astronaut[:, int(box[0]) - 10:], (box - [int(box[0]) - 10, 0, int(box[0]) - 10, 0])[None], 0.5)
+    assert len(edge) >= 1 and edge.xyxy[:, 0].min() >= 0
+
+
+def test_detect_every_k_searches_around_tracks_in_between(boy):
+    """Between full detections, windows around the tracks replace whole-frame detections."""
+    import veil
+    from veil.pipeline import _VideoRun
+
+    frames, truth = boy
+    anon = veil.Anonymizer(detect_every=3)
+    run = _VideoRun(anon.pipeline, 30.0)
+    faces = [r.faces for r in run.run(iter(frames[:60]))]
+    assert len(faces) == 60 and all(len(f) for f in faces)
+    assert run.detected_frames == 20 and run.roi_frames == 40  # every 3rd frame whole, the rest windows
+    off = _VideoRun(veil.Anonymizer(detect_every=3, roi_between=False).pipeline, 30.0)
+    list(off.run(iter(frames[:60])))
+    assert off.roi_frames == 0 and off.detected_frames >= 20

@@ -58,6 +58,8 @@ class TrackConfig(_Frozen):
 
     tracking: bool = Field(True, description="track faces across frames; off = independent frames")
     detect_every: int = Field(1, ge=1, le=30, description="run the detector on every k-th frame, track in between")
+    roi_between: bool = Field(True, description="with detect_every > 1: on the frames in between, look for each tracked "
+                              "face in a small window around its predicted position (cheap)")
     low_threshold: float = Field(0.1, ge=0.0, le=1.0, description="lowest score that may continue a track")
     coast_s: float = Field(0.5, ge=0.0, le=10.0, description="seconds a lost track keeps its mask")
     lookahead_s: float = Field(1.0, ge=0.0, le=10.0, description="frames held back for gap filling, in seconds")

@@ -79,6 +79,13 @@ class Pipeline:
         self.timings.detect += time.perf_counter() - t
         return found
 
+    def detect_rois(self, frame: np.ndarray, boxes: np.ndarray, min_score: float) -> Faces:
+        """Faces near known positions only (see GridDetector.detect_rois)."""
+        t = time.perf_counter()
+        found = self.detector.detect_rois(frame, boxes, min_score)
+        self.timings.detect += time.perf_counter() - t
+        return found
+
     def process(self, frames: list[np.ndarray]) -> list[FrameResult]:
         """Anonymize a batch of independent frames (images; video without tracking)."""
         return [self.finish(frame, faces) for frame, faces in zip(frames, self.detect(frames))]
@@ -161,6 +168,8 @@ class _VideoRun:
         self.cuts = SceneCutDetector(cfg.scene_cut) if cfg.scene_cut > 0 else None
         self.index = 0
         self.detected_frames = 0
+        self.roi_frames = 0
+        self.roi = cfg.roi_between
         self.recheck = False
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
@@ -191,11 +200,15 @@ class _VideoRun:
             due = cuts[i] or self.index % self.every == 0 or self.recheck
             if self.every > 1 and due:
                 found[i] = self.pipeline.detect([frame], self.low)[0]
+            elif self.every > 1 and self.roi and len(self.tracker.tracks):
+                found[i] = self.pipeline.detect_rois(frame, self.tracker.predicted(), self.low)
+                self.roi_frames += 1
             faces = self.tracker.update(found.get(i))
-            if i in found:
+            if i in found and (self.every == 1 or due):
                 self.detected_frames += 1
-                # an established track this detection missed (it is coasting): look again next frame
-                self.recheck = self.every > 1 and self.tracker.lost_established()
+                # an established track this detection missed (it is coasting): look again next
+                # frame -- with the whole detector, unless the windows around tracks do that anyway
+                self.recheck = self.every > 1 and not self.roi and self.tracker.lost_established()
             segment = self.cuts.segment if self.cuts else 0
             for item in self.lookahead.push(Buffered(self.index, frame, faces, segment)):
                 yield self.pipeline.finish(item.frame, item.faces)

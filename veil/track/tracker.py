@@ -131,6 +131,13 @@ class Tracker:
         one-off false positives do not count."""
         return any(t.missed > 0 and t.hits >= min_hits for t in self.tracks)
 
+    def predicted(self, frames: int = 1) -> np.ndarray:
+        """Where each live track is expected ``frames`` frames from now (``(n, 4)`` xyxy).
+
+        Detect-every-k mode looks for the faces there, cheaply, on the frames in between.
+        """
+        return np.array([_to_xyxy(t.predict(t.missed + frames)) for t in self.tracks], np.float32).reshape(-1, 4)
+
     def reset(self) -> None:
         """End all tracks (scene cut). Ids keep increasing, so they stay unique per video."""
         self.tracks = []
