@@ -42,3 +42,28 @@ def grace_hopper() -> np.ndarray:
 
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
         return np.asarray(Image.open(fh).convert("RGB"))
+
+
+def require(path: Path, what: str) -> Path:
+    """``path`` if it exists; otherwise skip (fail in CI) naming ``what``."""
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} not found at {path}")
+        pytest.skip(f"{what} not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def wider_dev(data_dir) -> Path:
+    """The WIDER FACE dev split folder (gt, difficulty, demographics, images)."""
+    root = data_dir / "widerface-dev"
+    require(root / "wider_dev_bbx_gt.txt", "WIDER FACE dev split")
+    return root
+
+
+@pytest.fixture(scope="session")
+def fairface_dev(data_dir) -> Path:
+    """The FairFace dev crops folder (labels.csv, val/)."""
+    root = data_dir / "fairface-dev"
+    require(root / "labels.csv", "FairFace dev split")
+    return root

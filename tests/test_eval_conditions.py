@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -160,23 +159,13 @@ def test_found_in_iou_and_threshold():
 
 # -- read_crops --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def fairface(data_dir) -> Path:
-    root = data_dir / "fairface-dev"
-    if not (root / "labels.csv").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"FairFace dev split not found at {root}")
-        pytest.skip(f"FairFace dev split not found at {root}")
-    return root
+def fairface(fairface_dev) -> Path:
+    return fairface_dev
 
 
 @pytest.fixture(scope="module")
-def widerface(data_dir) -> Path:
-    root = data_dir / "widerface-dev"
-    if not (root / "wider_dev_bbx_gt.txt").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"WIDER FACE dev split not found at {root}")
-        pytest.skip(f"WIDER FACE dev split not found at {root}")
-    return root
+def widerface(wider_dev) -> Path:
+    return wider_dev
 
 
 def test_read_crops_real_labels(fairface):

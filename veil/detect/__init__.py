@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 from ..config import DetectConfig
 from ..errors import ConfigError
 from ..models import resolve_model

@@ -40,7 +40,6 @@ import concurrent.futures as cf
 import csv
 import hashlib
 import io
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, CorruptMediaError, InputError, MediaNotFoundError
+from ..io.jsonfile import load_json
 from ..io.paths import IMAGE_SUFFIXES
 from ..io.wider_format import ATTRIBUTES, read_wider_gt
 
@@ -263,14 +263,7 @@ def load_coco(
     """
     path = Path(path)
     images_dir = _check_dir(images_dir)
-    if not path.is_file():
-        raise MediaNotFoundError(f"COCO annotation file not found: {path}")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CorruptMediaError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})") from None
-    except UnicodeDecodeError as exc:
-        raise CorruptMediaError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+    doc = load_json(path, "COCO annotation file")
     if not isinstance(doc, dict):
         raise CorruptMediaError(f"{path}: expected a JSON object with images, annotations and categories")
     for key in ("images", "annotations", "categories"):

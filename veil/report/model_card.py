@@ -9,11 +9,11 @@ writes the card, so the numbers in it are always the ones a command produced.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import CorruptMediaError, MediaNotFoundError
+from ..errors import CorruptMediaError
+from ..io.jsonfile import load_json
 from ..io.atomic import atomic_output
 
 __all__ = ["load_report", "model_card"]
@@ -22,12 +22,7 @@ __all__ = ["load_report", "model_card"]
 def load_report(path: str | Path, kind: str) -> dict[str, Any]:
     """A report JSON written by ``veil eval <kind>``; checks it is one."""
     path = Path(path)
-    if not path.is_file():
-        raise MediaNotFoundError(f"report not found: {path}")
-    try:
-        rep = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CorruptMediaError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+    rep = load_json(path, "report")
     data = rep.get("data") if isinstance(rep, dict) else None
     need = {"widerface": "ap", "conditions": "conditions", "privacy": "rows"}[kind]
     if not isinstance(data, dict) or need not in data:
