@@ -33,5 +33,16 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+## Evaluation reports (needs $$VEIL_DATA, default ../shared/data; ~25 min on 2 cores) and the model card.
+## Reports hold dataset pixels (failure examples): they stay in build/eval, never in git.
+EVAL := build/eval
+eval: setup
+	$(BIN)/veil eval widerface --preset balanced --out $(EVAL)/wider_balanced -q
+	$(BIN)/veil eval widerface --preset thorough --out $(EVAL)/wider_thorough -q
+	$(BIN)/veil eval conditions --preset balanced --out $(EVAL)/conditions -q
+	$(BIN)/veil eval privacy --out $(EVAL)/privacy
+	$(BIN)/veil eval model-card --wider $(EVAL)/wider_balanced/report.json --wider $(EVAL)/wider_thorough/report.json \
+		--conditions $(EVAL)/conditions/report.json --privacy $(EVAL)/privacy/privacy.json --out docs/model-card.md
+
 clean:
 	rm -rf $(VENV) demo build *.egg-info

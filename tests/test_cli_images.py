@@ -143,6 +143,19 @@ def test_invalid_flag_values(photos, tmp_path):
     assert res.exit_code == 2 and "colour" in res.output
 
 
+def test_detection_pass_flags_reach_the_settings(photos, tmp_path):
+    report = tmp_path / "r.json"
+    res = run("anonymize", photos / "astronaut.png", "-o", tmp_path / "o.png", "--scales", "0.5,1.5", "--flip",
+              "--no-low-light", "--report", report, "-q")
+    assert res.exit_code == 0, res.output
+    detect = json.loads(report.read_text())["manifest"]["settings"]["detect"]
+    assert detect["scales"] == [0.5, 1.5] and detect["flip"] is True and detect["low_light"] is False
+    for bad, words in (("abc", "--scales"), ("9", "scales")):
+        res = run("anonymize", photos / "astronaut.png", "-o", tmp_path / "x.png", "--scales", bad)
+        assert res.exit_code == 2 and words in res.output
+        assert not (tmp_path / "x.png").exists()
+
+
 def test_detect_writes_wider_layout(tmp_path, astronaut, grace_hopper):
     src = tmp_path / "images" / "0--Parade"
     src.mkdir(parents=True)

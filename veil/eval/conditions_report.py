@@ -18,7 +18,7 @@ from ..faces import Faces
 from ..report.document import Document, Figure, Table
 from ..report.plots import group_bars, image_grid
 from .conditions import CONDITIONS, Crop, expected_box, found_in, render
-from .slices import bootstrap_recall, disparity
+from .slices import bootstrap_recall, chance_spread, disparity
 
 __all__ = ["run_conditions", "conditions_document"]
 
@@ -53,11 +53,16 @@ def run_conditions(detect: Callable[[np.ndarray], Faces], folder: Path, crops: S
     order = sorted({c.groups[group] for c in crops})
     results = {}
     for key, hit in found.items():
-        rows, boot = bootstrap_recall({str(i): hit[i:i + 1] for i in range(len(crops))}, labels, None, order, n_boot)
+        per_crop = {str(i): hit[i:i + 1] for i in range(len(crops))}
+        rows, boot = bootstrap_recall(per_crop, labels, None, order, n_boot)
+        disp = None
+        if len(rows) > 1:
+            d = disparity(rows, boot)
+            disp = {**d.as_dict(), "chance": chance_spread(per_crop, labels, None, [r.group for r in rows], d.spread, n_boot)}
         results[key] = {
             "recall": float(hit.mean()) if len(hit) else float("nan"),
             "groups": [r.as_dict() for r in rows],
-            "disparity": disparity(rows, boot).as_dict() if len(rows) > 1 else None,
+            "disparity": disp,
             "ms_per_crop": 1000 * secs[key] / max(1, len(crops)),
         }
     return {"group": group, "crops": len(crops), "threshold": threshold, "conditions": results,
@@ -96,8 +101,18 @@ def conditions_document(res: dict, folder: Path, settings_note: str, targets: tu
         for g in c["groups"]:
             ci_rows.append([key, g["group"], g["faces"], g["found"], f"{100 * g['recall']:.1f}",
                             f"{100 * g['ci_low']:.1f}–{100 * g['ci_high']:.1f}"])
-    doc.add("Intervals", "Bootstrap over crops, percentile 95 % intervals; the spread interval uses the same resamples.",
-            [Table(["condition", group, "crops", "found", "recall %", "95 % CI"], ci_rows)])
+    spread_rows = []
+    for key, c in conds.items():
+        d = c["disparity"]
+        if d:
+            ch = d.get("chance") or {}
+            spread_rows.append([key, f"{d['spread_points']:.1f}", f"{d['spread_ci'][0]:.1f}–{d['spread_ci'][1]:.1f}",
+                                f"{ch.get('median', float('nan')):.1f}", f"{ch.get('p_value', float('nan')):.3f}"])
+    doc.add("Intervals", "Bootstrap over crops, percentile 95 % intervals; the spread interval uses the same resamples. "
+            "'Chance' is the spread that shuffled group labels give with the same group sizes (a perfectly fair "
+            "detector would show about that much), and p the share of shuffles with a spread at least as large.",
+            [Table(["condition", group, "crops", "found", "recall %", "95 % CI"], ci_rows),
+             Table(["condition", "spread (pts)", "95 % CI", "chance (median)", "p"], spread_rows, "Spread between groups")])
     figs = folder / "figures"
     series = {key: [(g["group"], g["recall"], g["ci_low"], g["ci_high"]) for g in c["groups"]] for key, c in conds.items()}
     group_bars(series, figs / "conditions_recall.png", f"Recall by {group} and condition", ylim=(0, 1.02))

@@ -25,6 +25,11 @@ _TITLES = {
 }
 
 
+def _p(p: float, shuffles: int) -> str:
+    """A permutation p-value; 0 of N shuffles means p < 1/N, not 0."""
+    return f"< {1 / max(shuffles, 1):.3g}" if p == 0 else f"= {p:.2f}"
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
 
@@ -80,7 +85,7 @@ def wider_document(res: dict, folder: Path, title: str, settings_note: str,
         summary += (f" Recall spread across perceived skin tones: {d['spread_points']:.1f} points "
                     f"(95 % CI {d['spread_ci'][0]:.1f}–{d['spread_ci'][1]:.1f}), lowest {d['worst']}, highest {d['best']}")
         ch = d.get("chance")
-        summary += (f"; chance alone gives {ch['median']:.1f} points with these group sizes (p = {ch['p_value']:.2f})." if ch and ch.get("shuffles") else ".")
+        summary += (f"; chance alone gives {ch['median']:.1f} points with these group sizes (p {_p(ch['p_value'], ch['shuffles'])})." if ch and ch.get("shuffles") else ".")
     if res["partial"]:
         summary += f" PARTIAL DATA: {len(res['missing_images'])} images were missing and are not counted."
     doc = Document(title=title, summary=summary, data=res, meta={"settings": settings_note, **(timing or {})})
@@ -109,7 +114,7 @@ def wider_document(res: dict, folder: Path, title: str, settings_note: str,
         ch = d.get("chance")
         if ch and ch.get("shuffles"):
             note += (f"; by chance alone (labels shuffled, same group sizes) the spread would be {ch['median']:.1f} points "
-                     f"(95th percentile {ch['p95']:.1f}); p = {ch['p_value']:.2f}")
+                     f"(95th percentile {ch['p95']:.1f}); p {_p(ch['p_value'], ch['shuffles'])}")
         tables.append(Table(["group", "faces", "found", "recall %", "95 % CI"], rows, _TITLES.get(fam, fam), note))
         series = [(g["group"], g["recall"], g["ci_low"], g["ci_high"]) for g in sl["groups"]]
         (demo if fam.startswith("perceived_") else rob)[_TITLES.get(fam, fam)] = series
