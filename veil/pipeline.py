@@ -187,6 +187,12 @@ class _VideoRun:
         for item in self.lookahead.flush():
             yield self.pipeline.finish(item.frame, item.faces)
 
+    def _windows_pay(self, frame: np.ndarray) -> bool:
+        """Windows around the tracks are on, there are tracks, and fewer than a whole pass costs
+        (in a crowd the frames in between are coasted and interpolated instead)."""
+        n = len(self.tracker.tracks)
+        return self.roi and 0 < n <= self.pipeline.detector.max_windows(*frame.shape[:2])
+
     def _batch(self, batch: list[np.ndarray], Buffered) -> Iterator[FrameResult]:
         cuts = [self.cuts.update(f) if self.cuts else False for f in batch]
         found: dict[int, Faces] = {}
@@ -198,17 +204,20 @@ class _VideoRun:
             # detect-every-k: also detect on the frame after a detection that missed a track
             # (a face that blurred or turned), until the tracker has it again
             due = cuts[i] or self.index % self.every == 0 or self.recheck
+            windows = None
+            if self.every > 1 and not due and self._windows_pay(frame):
+                windows = self.tracker.predicted()
             if self.every > 1 and due:
                 found[i] = self.pipeline.detect([frame], self.low)[0]
-            elif self.every > 1 and self.roi and len(self.tracker.tracks):
-                found[i] = self.pipeline.detect_rois(frame, self.tracker.predicted(), self.low)
+            elif windows is not None:
+                found[i] = self.pipeline.detect_rois(frame, windows, self.low)
                 self.roi_frames += 1
             faces = self.tracker.update(found.get(i))
             if i in found and (self.every == 1 or due):
                 self.detected_frames += 1
                 # an established track this detection missed (it is coasting): look again next
-                # frame -- with the whole detector, unless the windows around tracks do that anyway
-                self.recheck = self.every > 1 and not self.roi and self.tracker.lost_established()
+                # frame -- with the whole detector, unless windows around the tracks will do it
+                self.recheck = self.every > 1 and self.tracker.lost_established() and not self._windows_pay(frame)
             segment = self.cuts.segment if self.cuts else 0
             for item in self.lookahead.push(Buffered(self.index, frame, faces, segment)):
                 yield self.pipeline.finish(item.frame, item.faces)

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..boxes import box_iou
 from ..faces import Faces
 from .base import GridDetector
 from .lowlight import LowLight
@@ -63,6 +64,25 @@ class AugmentedDetector:
     def _count(self, key: str) -> None:
         self.pass_counts[key] = self.pass_counts.get(key, 0) + 1
 
+    def _merge(self, merged: Faces) -> Faces:
+        """NMS, then each kept box widened to the union of the boxes it suppressed.
+
+        Why the union: passes see one face with slightly different boxes (a brightened or
+        upscaled frame moves a blurred face's box by a few pixels); masking the union hides
+        the face wherever any pass put it. Only boxes of at least half the kept score widen
+        it, so a weak stray box cannot inflate a mask.
+        """
+        kept = merged[nms(merged.xyxy, merged.scores, self.base.nms_iou)]
+        if len(kept) == 0:
+            return kept
+        folded = box_iou(kept.xyxy, merged.xyxy) > self.base.nms_iou
+        folded &= merged.scores[None, :] >= 0.5 * kept.scores[:, None]
+        xyxy = kept.xyxy.copy()
+        for c, (pick, fill) in enumerate(((np.min, np.inf), (np.min, np.inf), (np.max, -np.inf), (np.max, -np.inf))):
+            col = np.where(folded, merged.xyxy[None, :, c], fill)
+            xyxy[:, c] = pick(np.concatenate([col, kept.xyxy[:, c:c + 1]], axis=1), axis=1)
+        return kept.with_columns(xyxy=xyxy)
+
     def pass_scales(self, h: int, w: int) -> list[float]:
         """The extra scales that run on an ``h`` x ``w`` frame.
 
@@ -97,7 +117,6 @@ class AugmentedDetector:
                 parts.append(self.base.detect_at(frame, s, min_score, self.low_light.enhance))
                 self._count("low light")
             if len(parts) > 1:
-                merged = Faces.concatenate(parts)
-                faces = merged[nms(merged.xyxy, merged.scores, self.base.nms_iou)].clipped(w, h)
+                faces = self._merge(Faces.concatenate(parts)).clipped(w, h)
             out.append(faces)
         return out

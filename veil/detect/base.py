@@ -164,6 +164,14 @@ class GridDetector:
         faces = self._run([np.ascontiguousarray(img)], min_score)[0]
         return faces.scaled(w / size[0], h / size[1])
 
+    def max_windows(self, h: int, w: int, size: int = 160, share: float = 0.5) -> int:
+        """How many ``size`` px windows cost less than one whole-frame pass on an ``h`` x ``w``
+        frame: their pixels must stay under ``share`` of the whole pass's (small batches use
+        the network less efficiently than one large input, hence the margin)."""
+        s = self.resolution.scale(h, w)
+        ph, pw = self.resolution.padded(round(h * s), round(w * s))
+        return int(share * ph * pw // (size * size))
+
     def detect_rois(self, frame: np.ndarray, boxes: np.ndarray, min_score: float, size: int = 160,
                     context: float = 3.5) -> Faces:
         """Faces near known positions: a square window of ``context`` x each box, resized to

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boxes import box_iou
 from ..faces import Faces
 
 __all__ = ["Tracker", "box_iou", "box_diou"]
@@ -34,18 +35,6 @@ __all__ = ["Tracker", "box_iou", "box_diou"]
 #: ``data`` column telling how a row came to be: "detected", "low" (a low-score detection that
 #: continues a track) or "coasted" (no detection: a predicted position).
 SOURCE = "source"
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix between ``(n, 4)`` and ``(m, 4)`` xyxy boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def box_diou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
