@@ -8,7 +8,7 @@ Each extra pass sees the frame differently and can find faces the plain pass mis
 - ``flip``: the mirrored frame (the network is not exactly symmetric);
 - ``low_light``: dark frames only, brightened and denoised (:mod:`veil.detect.lowlight`).
 
-All detections are merged with the base detector's NMS. Passes only add faces: a privacy
+All detections are merged with the base detector's NMS (the low-light pass: NMS plus the union of the boxes a kept box folded in, see `_union`). Passes only add faces: a privacy
 tool may hide a non-face, never show a face. What each pass buys and costs is measured in
 docs/benchmarks.md (§8); the presets use the ones that paid off.
 """
@@ -30,6 +30,10 @@ __all__ = ["AugmentedDetector", "mirror", "MAX_PASS_SIDE"]
 #: no pass runs on a frame larger than this (long side, px): upscaling a 4K frame would need
 #: gigabytes of activations for faces that are already large enough
 MAX_PASS_SIDE = 2560
+
+#: only detections at least this confident widen a merged box (the tail kept for PR curves,
+#: down to 0.02, would cost memory and time for masks nobody renders)
+UNION_MIN_SCORE = 0.1
 
 #: landmark order after a horizontal flip: the eyes and mouth corners swap sides
 _FLIP_LANDMARKS = [1, 0, 2, 4, 3]
@@ -64,23 +68,27 @@ class AugmentedDetector:
     def _count(self, key: str) -> None:
         self.pass_counts[key] = self.pass_counts.get(key, 0) + 1
 
-    def _merge(self, merged: Faces) -> Faces:
+    def _union(self, merged: Faces) -> Faces:
         """NMS, then each kept box widened to the union of the boxes it suppressed.
 
-        Why the union: passes see one face with slightly different boxes (a brightened or
-        upscaled frame moves a blurred face's box by a few pixels); masking the union hides
-        the face wherever any pass put it. Only boxes of at least half the kept score widen
-        it, so a weak stray box cannot inflate a mask.
+        Used for the low-light pass only: the brightened frame moves a dark, blurred face's
+        box by a few pixels, and masking the union hides the face wherever either pass put
+        it. (Across scales the union is harmful: a box from another scale is a different
+        size, and unions of them cost 0.08 AP hard on WIDER.) Only boxes of at least half
+        the kept score widen it, so a weak stray box cannot inflate a mask.
         """
         kept = merged[nms(merged.xyxy, merged.scores, self.base.nms_iou)]
-        if len(kept) == 0:
+        rows = np.flatnonzero(kept.scores >= UNION_MIN_SCORE)  # masks that can matter, not the PR-curve tail
+        cand = np.flatnonzero(merged.scores >= 0.5 * UNION_MIN_SCORE)
+        if len(rows) == 0 or len(cand) == 0:
             return kept
-        folded = box_iou(kept.xyxy, merged.xyxy) > self.base.nms_iou
-        folded &= merged.scores[None, :] >= 0.5 * kept.scores[:, None]
+        boxes = merged.xyxy[cand]
+        folded = box_iou(kept.xyxy[rows], boxes) > self.base.nms_iou
+        folded &= merged.scores[cand][None, :] >= 0.5 * kept.scores[rows][:, None]
         xyxy = kept.xyxy.copy()
         for c, (pick, fill) in enumerate(((np.min, np.inf), (np.min, np.inf), (np.max, -np.inf), (np.max, -np.inf))):
-            col = np.where(folded, merged.xyxy[None, :, c], fill)
-            xyxy[:, c] = pick(np.concatenate([col, kept.xyxy[:, c:c + 1]], axis=1), axis=1)
+            col = np.where(folded, boxes[None, :, c], fill)
+            xyxy[rows, c] = pick(np.concatenate([col, kept.xyxy[rows, c:c + 1]], axis=1), axis=1)
         return kept.with_columns(xyxy=xyxy)
 
     def pass_scales(self, h: int, w: int) -> list[float]:
@@ -112,11 +120,12 @@ class AugmentedDetector:
             for s in self.pass_scales(h, w):
                 parts.append(self.base.detect_at(frame, s, min_score))
                 self._count(f"scale {s:g}")
+            if len(parts) > 1:
+                merged = Faces.concatenate(parts)
+                faces = merged[nms(merged.xyxy, merged.scores, self.base.nms_iou)]
             if self.low_light is not None and self.low_light.is_dark(frame):
                 s = self.base.resolution.scale(h, w)
-                parts.append(self.base.detect_at(frame, s, min_score, self.low_light.enhance))
+                faces = self._union(Faces.concatenate([faces, self.base.detect_at(frame, s, min_score, self.low_light.enhance)]))
                 self._count("low light")
-            if len(parts) > 1:
-                faces = self._merge(Faces.concatenate(parts)).clipped(w, h)
-            out.append(faces)
+            out.append(faces.clipped(w, h))
         return out
