@@ -84,6 +84,8 @@ from veil.detect.augment import mirror  # noqa: E402
 from veil.detect.lowlight import LowLight  # noqa: E402
 from veil.detect.nms import nms  # noqa: E402
 from veil.eval.slices import bootstrap_recall, chance_spread, disparity, read_face_labels, slice_labels  # noqa: E402
+from veil.eval.data import default_data  # noqa: E402
+from veil.eval.wider_run import spread_subset  # noqa: E402
 from veil.eval.widerface import SETTINGS, evaluate, face_hits, load_wider_dev, operating_point  # noqa: E402
 
 #: score floor of every pass (what the PR curve needs; thresholds are applied after merging)
@@ -150,18 +152,6 @@ COMBO_NOTES = {"s0.5+native+s1.5": "thorough candidate"}
 
 #: per pass: image -> (xyxy float32 (n, 4), scores float32 (n,)); and image -> seconds
 Dets = dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def default_data() -> Path:
-    return Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data")) / "widerface-dev"
-
-
-def subset(paths: list[str], limit: int | None) -> list[str]:
-    """``limit`` images spread evenly over the (event-sorted) list, as bench/wider_sweep.py."""
-    if not limit or limit >= len(paths):
-        return paths
-    idx = np.linspace(0, len(paths) - 1, limit).round().astype(int)
-    return [paths[i] for i in sorted(set(idx.tolist()))]
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -385,7 +375,7 @@ def parse_combo(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=default_data(), help="widerface-dev folder (default: $VEIL_DATA/widerface-dev)")
+    ap.add_argument("--data", type=Path, default=default_data("widerface-dev"), help="widerface-dev folder (default: $VEIL_DATA/widerface-dev)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/mitigations"), help="output folder (outside the repo)")
     ap.add_argument("--limit", type=int, default=None, help="only N images, spread over the events (quick check)")
     ap.add_argument("--passes", nargs="+", default=None, choices=list(ALL_PASSES),
@@ -419,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_all = time.perf_counter()
     gt_all, difficulty, images = load_wider_dev(args.data)
-    paths = subset(list(gt_all), args.limit)
+    paths = spread_subset(list(gt_all), args.limit)
     gt = {p: gt_all[p] for p in paths}
     difficulty = {p: difficulty[p] for p in paths}
     labels = read_face_labels(args.data / "wider_dev_demographics.csv", gt_all, [SKIN_COLUMN])  # all of gt: the file covers every image

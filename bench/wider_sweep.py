@@ -33,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from veil.config import DetectConfig  # noqa: E402
 from veil.detect import build_detector  # noqa: E402
+from veil.eval.data import default_data  # noqa: E402
+from veil.eval.wider_run import spread_subset  # noqa: E402
 from veil.eval.widerface import SETTINGS, evaluate, load_wider_dev, operating_point  # noqa: E402
 from veil.io.wider_format import faces_to_xywh, write_wider_predictions  # noqa: E402
 
@@ -64,18 +66,6 @@ ALL_SETTINGS = {
         Setting("640+tile", 640, tile=True),
     )
 }
-
-
-def default_data() -> Path:
-    return Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data")) / "widerface-dev"
-
-
-def subset(paths: list[str], limit: int | None) -> list[str]:
-    """``limit`` images spread evenly over the (event-sorted) list, so every event has a say."""
-    if not limit or limit >= len(paths):
-        return paths
-    idx = np.linspace(0, len(paths) - 1, limit).round().astype(int)
-    return [paths[i] for i in sorted(set(idx.tolist()))]
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -125,7 +115,7 @@ def markdown(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=default_data(), help="widerface-dev folder (default: $VEIL_DATA/widerface-dev)")
+    ap.add_argument("--data", type=Path, default=default_data("widerface-dev"), help="widerface-dev folder (default: $VEIL_DATA/widerface-dev)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/wider_sweep"), help="output folder (outside the repo)")
     ap.add_argument("--limit", type=int, default=None, help="only N images, spread over the events (quick check)")
     ap.add_argument("--settings", nargs="+", default=list(ALL_SETTINGS), choices=list(ALL_SETTINGS))
@@ -141,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     gt, difficulty, images = load_wider_dev(args.data)
-    paths = subset(list(gt), args.limit)
+    paths = spread_subset(list(gt), args.limit)
     gt = {p: gt[p] for p in paths}
     difficulty = {p: difficulty[p] for p in paths}
     settings = [ALL_SETTINGS[n] for n in args.settings]

@@ -57,7 +57,7 @@ def widerface(
         wall = time.perf_counter() - t0
     res = analyse(wset, preds, thr, n_boot=bootstrap, n_boot_ap=max(0, bootstrap // 5))
     res["settings"] = anon.config.detect.model_dump(mode="json")
-    res["preset"] = anon.config.detect and getattr(preset, "value", preset)
+    res["preset"] = getattr(preset, "value", preset)
     res["detector"] = {"name": anon.pipeline.detector.name, "model_sha256": anon.pipeline.detector.model_sha256}
     res["timing"] = {"ms_per_image_mean": 1000 * float(np.mean(secs)), "ms_per_image_median": 1000 * float(np.median(secs)),
                      "wall_s": wall}

