@@ -62,7 +62,8 @@ How it works, and why:
   user wants. Unlike :func:`~veil.io.video.transcode_video` (all or nothing), a *file*
   output is therefore finalized (encoder flushed, container trailer written, temporary file
   renamed over ``dst``) when the run ends by ``stop`` (``anonymize_stream`` returns),
-  by ``KeyboardInterrupt`` (finalized, then re-raised) or by an error after frames were
+  by ``KeyboardInterrupt`` (finalized, then re-raised; Ctrl-C is held while a frame is
+  encoded and muxed, so that no frame already encoded goes missing) or by an error after frames were
   written (finalized, then the error is raised; its message says how many frames were kept
   where). Every frame in it went through ``process``. Nothing is kept when no frame was
   written or when the output itself failed (:class:`~veil.errors.OutputError`): the
@@ -115,6 +116,7 @@ from ..errors import (
     VeilError,
 )
 from .atomic import atomic_output
+from .interrupts import sigint_deferred
 from .video import _SWS_MATRIX, MAX_PIXELS, MAX_SIDE, _encoder, _encoder_options, _pix_fmt, _reason
 
 __all__ = ["StreamOptions", "StreamStats", "anonymize_stream", "is_stream"]
@@ -1012,7 +1014,8 @@ def _open_output(target: str, sink: _Sink, shown: str):
 
 def _close_output(out, sink: _Sink) -> None:
     try:
-        out.close()  # writes the trailer (mp4 index)
+        with sigint_deferred():
+            out.close()  # writes the trailer (mp4 index)
     except (av.error.FFmpegError, OSError) as exc:
         raise OutputError(f"{sink.name}: cannot finish writing ({_reason(exc)})") from None
 
@@ -1066,10 +1069,12 @@ class _Encoder:
         self.last_pts = pts
         frame.pts = pts
         frame.time_base = self.tb
-        self._mux(self._encode(frame))
+        with sigint_deferred():  # Ctrl-C between encode and mux would lose a packet
+            self._mux(self._encode(frame))
 
     def flush(self) -> None:
-        self._mux(self._encode(None))
+        with sigint_deferred():
+            self._mux(self._encode(None))
 
     def _encode(self, frame) -> list:
         try:
