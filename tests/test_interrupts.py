@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 
@@ -12,8 +11,10 @@ from veil.io.interrupts import sigint_deferred
 
 
 def _sigint_self() -> None:
-    os.kill(os.getpid(), signal.SIGINT)
-    for _ in range(1000):  # give the interpreter bytecode at which to run the handler
+    """SIGINT to this thread (``raise``: os.kill may hand it to a library's native thread,
+    which may run the C handler only after the block ended), then bytecode to handle it at."""
+    signal.raise_signal(signal.SIGINT)
+    for _ in range(100):
         pass
 
 
