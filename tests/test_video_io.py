@@ -8,6 +8,7 @@ back. Real clips come from ``data_dir / "video"``.
 from __future__ import annotations
 
 import subprocess
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -634,3 +635,39 @@ def test_atomic_output_renames_on_success_and_cleans_up_on_interrupt(tmp_path):
             tmp.write_bytes(b"half")
             raise KeyboardInterrupt
     assert dst.read_bytes() == b"done" and dir_listing(tmp_path) == ["a.bin"]
+
+
+def test_process_may_reuse_its_output_buffer(clip, tmp_path):
+    """Frames are copied for the encoder thread before ``process`` runs on: a process that
+    writes every result into one buffer still gets each frame written as it was."""
+
+    def one_buffer(frames):
+        buf = None
+        for i, f in enumerate(frames):
+            buf = np.empty_like(f) if buf is None else buf
+            buf[:] = pattern(i, f.shape[1], f.shape[0])
+            yield buf
+
+    dst = tmp_path / "out.mp4"
+    transcode_video(clip, dst, one_buffer, VideoConfig())
+    index = read_video(dst)["index"]
+    assert index == list(range(len(index))) and len(index) == 20
+
+
+def test_an_encoder_failure_mid_run_leaves_no_output(clip, tmp_path, monkeypatch):
+    """The encoder thread's error stops the run (one line, OutputError) and nothing is written."""
+    import veil.io.video as video
+
+    real, calls = video._Transcoder._encode_and_mux, []
+
+    def failing(self, frame):
+        calls.append(frame)
+        if len(calls) == 6:
+            raise OutputError("cannot write the output of in.mp4 (No space left on device); nothing written")
+        real(self, frame)
+
+    monkeypatch.setattr(video._Transcoder, "_encode_and_mux", failing)
+    with pytest.raises(OutputError, match="No space left"):
+        transcode_video(clip, tmp_path / "out.mp4", identity, VideoConfig())
+    assert dir_listing(tmp_path) == ["in.mp4"]
+    assert not [t for t in threading.enumerate() if t.name == "veil-encoder"]

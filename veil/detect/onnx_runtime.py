@@ -85,6 +85,10 @@ def load_session(
     opts.log_severity_level = 3
     if threads:
         opts.intra_op_num_threads = threads
+    # idle worker threads sleep instead of spinning: a video run encodes on another thread
+    # while detection waits, and spinning took those cores (OTB Boy, 2 cores: -1.9 CPU-s of
+    # 11.1, end to end -7 %; a folder of photos: -15 % CPU, +4 % time; docs/benchmarks.md §4)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = select_providers(device)
     try:
         sess = ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=providers)

@@ -1,0 +1,94 @@
+"""One background thread that runs submitted calls in order: encoding beside detection.
+
+Encoding a frame (libx264, a few ms) and detecting faces in the next one (onnxruntime) both
+release the GIL, so running them on two threads overlaps them; on the detect-every-k path,
+where detection got cheap, the encoder was the largest fixed cost left. The contract a
+privacy tool needs from such a thread:
+
+* **Errors are not lost.** A call that raises stops the thread; the error is raised in the
+  caller at its next :meth:`Background.submit` or at :meth:`Background.finish`, so the writer
+  fails (and discards its temporary file) exactly as if it had called the function itself.
+* **Nothing runs behind the caller's back.** Leaving the ``with`` block, normally or by an
+  exception (KeyboardInterrupt included), waits for the thread: a container is never closed
+  while a call still writes to it. On an exception the calls still queued are dropped.
+* **Bounded memory.** At most ``depth`` calls wait; ``submit`` blocks when the queue is full.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Optional
+
+__all__ = ["Background"]
+
+_STOP = object()
+_POLL = 0.1  # s: how often a blocked submit looks for the thread's error
+
+
+class Background:
+    """``with Background(depth) as bg: bg.submit(fn, *args) ...; bg.finish()``."""
+
+    def __init__(self, depth: int = 8, name: str = "veil-background"):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._error: Optional[BaseException] = None
+        self._dropping = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable, *args) -> None:
+        """Queue ``fn(*args)``; raises the error of an earlier call instead, if there was one."""
+        while True:
+            self._raise_error()
+            try:
+                self._queue.put((fn, args), timeout=_POLL)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Wait until every queued call ran; raise the first error one of them raised."""
+        self._stop()
+        self._raise_error()
+
+    def __enter__(self) -> "Background":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._dropping = True
+        self._stop()
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if self._error is not None or self._dropping:
+                continue  # drain without running: the run failed
+            fn, args = item
+            try:
+                fn(*args)
+            except BaseException as exc:  # handed to the caller
+                self._error = exc
+
+    def _stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        while True:
+            try:
+                self._queue.put(_STOP, timeout=_POLL)
+                break
+            except queue.Full:
+                if not self._thread.is_alive():
+                    return
+        self._thread.join()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            exc, self._error = self._error, None
+            self._dropping = True
+            raise exc
