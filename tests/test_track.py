@@ -60,6 +60,20 @@ def test_rendered_box_contains_the_raw_detection():
     assert (out.xyxy[0, :2] <= raw[:2]).all() and (out.xyxy[0, 2:] >= raw[2:]).all()
 
 
+def test_mask_grows_at_once_and_shrinks_slowly():
+    """A face whose detection suddenly shrinks (blur, a turn) keeps most of its mask; the mask
+    then shrinks by at most ``shrink`` per frame, and follows a growing face at once."""
+    t = Tracker(threshold=0.5, shrink=0.02)
+    for _ in range(4):
+        t.update(det([100, 100, 140, 140]))  # 40 px
+    widths = [float(np.ptp(t.update(det([110, 110, 130, 130])).xyxy[0, [0, 2]])) for _ in range(10)]  # 20 px
+    assert widths[0] >= 40 * 0.98 - 1e-3
+    assert all(b >= a * 0.98 - 1e-3 for a, b in zip(widths, widths[1:]))  # never faster than 2 %
+    assert widths[-1] < widths[0]  # but it does shrink
+    grown = t.update(det([90, 90, 150, 150]))  # 60 px: covered at once
+    assert (grown.xyxy[0, :2] <= 90).all() and (grown.xyxy[0, 2:] >= 150).all()
+
+
 def test_reset_ends_tracks():
     t = Tracker(threshold=0.5)
     t.update(det([0, 0, 40, 40]))
