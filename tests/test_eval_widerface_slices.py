@@ -33,20 +33,13 @@ from veil.eval.widerface import (
     thresholds_of,
 )
 from veil.io.wider_format import GtImage, read_wider_gt
+from wider_helpers import gt_image
 
 runner = CliRunner()
 SETTINGS = ("easy", "medium", "hard")
 
 
 # -- helpers and fixtures ----------------------------------------------------------------
-def gt_image(path: str, boxes, invalid=None) -> GtImage:
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    attrs = np.zeros((len(boxes), 6), np.int64)
-    if invalid is not None:
-        attrs[:, 3] = invalid
-    return GtImage(path=path, boxes=boxes, attributes=attrs)
-
-
 def write_gt(path: Path, gt: dict[str, GtImage]) -> Path:
     lines = []
     for name, g in gt.items():

@@ -23,17 +23,10 @@ from veil.eval.widerface import (
     voc_ap,
 )
 from veil.faces import Faces
-from veil.io.wider_format import GtImage, read_wider_gt, read_wider_predictions, write_wider_predictions
+from veil.io.wider_format import read_wider_gt, read_wider_predictions, write_wider_predictions
+from wider_helpers import gt_image
 
 ALL = (True, True, True)
-
-
-def gt_image(path: str, boxes, invalid=None) -> GtImage:
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    attrs = np.zeros((len(boxes), 6), np.int64)
-    if invalid is not None:
-        attrs[:, 3] = invalid
-    return GtImage(path=path, boxes=boxes, attributes=attrs)
 
 
 def one_image(boxes, flags, invalid=None):
