@@ -1,0 +1,84 @@
+"""Which frames does the low-light pass fire on, and does it help there?
+
+The pass runs when a frame's thumbnail mean luma is below 50 (``LowLight.is_dark``). This
+splits those frames by their bright end (99th luma percentile of the same thumbnail) and
+counts, on the WIDER dev images the pass fires on, the valid faces found at the balanced
+threshold with and without it; it also prints the percentile range of the dark FairFace
+renders (where the pass was measured to help, docs/benchmarks.md §8) and of a clip.
+
+    python bench/lowlight_trigger.py [--data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+import veil
+from veil.eval.conditions import read_crops, render
+from veil.eval.wider_run import load_set
+from veil.eval.widerface import face_hits
+from veil.io.images import read_image
+from veil.io.video import read_frames
+from veil.io.wider_format import faces_to_xywh
+
+ROOT = Path(__file__).resolve().parents[1]
+BRIGHT_END = 100.0  # the 99th-percentile split this script reports on
+
+
+def luma_stats(rgb: np.ndarray) -> tuple[float, float]:
+    """Mean and 99th percentile of luma on the 64x64 thumbnail ``is_dark`` looks at."""
+    small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
+    luma = small @ np.array([0.299, 0.587, 0.114], np.float32)
+    return float(luma.mean()), float(np.percentile(luma, 99))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data")))
+    args = ap.parse_args()
+
+    wset = load_set(args.data / "widerface-dev")
+    on, off = veil.Anonymizer(), veil.Anonymizer(low_light=False)
+    thr = on.config.detect.threshold
+    level = on.config.detect.low_light_level
+    groups: dict[str, list[str]] = {f"p99 < {BRIGHT_END:g}": [], f"p99 >= {BRIGHT_END:g}": []}
+    p99s, preds = [], {"off": {}, "on": {}}
+    for rel in wset.gt:
+        rgb = read_image(wset.images / rel).rgb
+        mean, p99 = luma_stats(rgb)
+        if mean >= level:
+            continue
+        p99s.append(p99)
+        groups[f"p99 < {BRIGHT_END:g}" if p99 < BRIGHT_END else f"p99 >= {BRIGHT_END:g}"].append(rel)
+        preds["on"][rel] = faces_to_xywh(on.pipeline.detect([rgb])[0])
+        preds["off"][rel] = faces_to_xywh(off.pipeline.detect([rgb])[0])
+    print(f"WIDER dev: the pass fires on {len(p99s)} of {len(wset.gt)} images; their 99th luma percentiles: "
+          f"{', '.join(f'{p:.0f}' for p in sorted(p99s))}")
+    for name, rels in groups.items():
+        valid = sum(int((~wset.gt[r].invalid).sum()) for r in rels)
+        found = {}
+        for mode in ("off", "on"):
+            hits = face_hits({r: wset.gt[r] for r in rels}, preds[mode], thr)
+            found[mode] = sum(int((hits[r] & ~wset.gt[r].invalid).sum()) for r in rels)
+        print(f"  {name}: {len(rels)} images, {valid} valid faces; found without the pass {found['off']}, with it {found['on']}")
+
+    crops, _ = read_crops(args.data / "fairface-dev")
+    ff = np.array([luma_stats(render(np.asarray(Image.open(args.data / "fairface-dev" / c.file).convert("RGB")),
+                                     c.file, "dark", None)) for c in crops])
+    print(f"FairFace dark renders: {len(ff)} crops, {np.mean(ff[:, 0] < level):.0%} fire the pass, "
+          f"99th percentile {ff[:, 1].min():.0f}-{ff[:, 1].max():.0f}")
+    clip = args.data / "video" / "hamilton" / "short_hamilton_clip.mp4"
+    if clip.exists():
+        st = np.array([luma_stats(f) for f in list(read_frames(clip))[::10]])
+        print(f"hamilton (every 10th frame): mean luma {np.median(st[:, 0]):.0f}, "
+              f"99th percentile {st[:, 1].min():.0f}-{st[:, 1].max():.0f}")
+
+
+if __name__ == "__main__":
+    main()
