@@ -198,6 +198,18 @@ def test_is_dark(astronaut, grace_hopper):
     assert LowLight(level=250.0).is_dark(astronaut)
 
 
+def test_bright_end_leaves_a_dark_frame_with_lights_in_view_alone(astronaut):
+    """Off by default (mean only); with ``bright_end`` a night scene or a stage -- dark on
+    average, exposed for its lights -- does not get the pass."""
+    frame = dark(astronaut, np.random.default_rng(0))
+    lit = frame.copy()
+    lit[:100, :100] = 255  # a lamp: 3.8 % of the frame
+    assert float(lit.mean()) < 50  # still dark on average
+    assert LowLight().is_dark(lit)  # the default: mean only
+    assert LowLight(bright_end=100.0).is_dark(frame)  # under-exposed: still dark
+    assert not LowLight(bright_end=100.0).is_dark(lit)
+
+
 def test_enhance_brings_a_dark_frame_to_mid_grey(astronaut):
     ll = LowLight()
     # a flat dark grey: the result is the 18 % grey card, sRGB ~118

@@ -44,5 +44,5 @@ def build_detector(cfg: DetectConfig, batch: int = 4) -> GridDetector:
         from .augment import AugmentedDetector
         from .lowlight import LowLight
 
-        return AugmentedDetector(det, cfg.scales, cfg.flip, LowLight(cfg.low_light_level) if cfg.low_light else None)  # type: ignore[return-value]
+        return AugmentedDetector(det, cfg.scales, cfg.flip, LowLight(cfg.low_light_level, bright_end=cfg.low_light_bright_end) if cfg.low_light else None)  # type: ignore[return-value]
     return det
