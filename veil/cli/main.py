@@ -67,6 +67,9 @@ def anonymize(
     detector: Optional[DetectorName] = typer.Option(None, rich_help_panel=_DETECT, help="Detector."),
     low_light: Optional[bool] = typer.Option(None, "--low-light/--no-low-light", rich_help_panel=_DETECT,
                                              help="Extra pass on dark frames, brightened and denoised (default on; free on normal frames)."),
+    low_light_bright_end: Optional[float] = typer.Option(None, rich_help_panel=_DETECT,
+                                                         help="Skip the low-light pass when the frame's 99th-percentile luma is at or above "
+                                                              "this (e.g. 100: lit stages, night scenes with lights; faster there, fewer faces covered)."),
     scales: Optional[str] = typer.Option(None, rich_help_panel=_DETECT,
                                          help="Extra passes at these factors of the native size, e.g. '0.5,1.5' (thorough's); '' = none."),
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", rich_help_panel=_DETECT, help="Extra pass on the mirrored frame."),
@@ -98,7 +101,8 @@ def anonymize(
     """Detect faces and hide them. Output keeps format, resolution, frame rate and audio."""
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                   feather=feather, strength=strength, threshold=threshold, max_side=max_side, tile=tile,
-                  device=device, detector=detector, low_light=low_light, scales=parse_scales(scales), flip=flip, codec=codec, crf=crf, encoder_preset=encoder_preset,
+                  device=device, detector=detector, low_light=low_light, low_light_bright_end=low_light_bright_end,
+                  scales=parse_scales(scales), flip=flip, codec=codec, crf=crf, encoder_preset=encoder_preset,
                   copy_audio=audio, start=start, end=end, keep_metadata=keep_metadata,
                   only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
                   depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,
