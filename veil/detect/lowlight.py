@@ -21,13 +21,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..srgb import to_linear, to_srgb
+
 __all__ = ["LowLight"]
 
-_LUT_TO_LINEAR = np.where(
-    (np.arange(256) / 255.0) <= 0.04045,
-    (np.arange(256) / 255.0) / 12.92,
-    (((np.arange(256) / 255.0) + 0.055) / 1.055) ** 2.4,
-).astype(np.float32)
+_LUT_TO_LINEAR = to_linear(np.arange(256) / 255.0).astype(np.float32)
 
 
 class LowLight:
@@ -57,7 +55,7 @@ class LowLight:
         lin = _LUT_TO_LINEAR[rgb]
         gain = min(self.target / max(float(lin.mean()), 1e-5), self.max_gain)
         lin_lut = np.clip(_LUT_TO_LINEAR * gain, 0.0, 1.0)
-        srgb = np.where(lin_lut <= 0.0031308, 12.92 * lin_lut, 1.055 * lin_lut ** (1 / 2.4) - 0.055)
+        srgb = to_srgb(lin_lut)
         out = np.clip(srgb * 255 + 0.5, 0, 255).astype(np.uint8)[rgb]
         # amplified noise grows with the gain: blur more when the gain is high
         sigma = self.sigma * min(1.0, float(np.sqrt(gain / 10.0)))

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError, CorruptMediaError, InputError, MediaNotFoundError
 from ..faces import Faces
+from ..srgb import to_linear, to_srgb
 
 __all__ = ["Crop", "CONDITIONS", "FACE_BOX", "MATCH_IOU", "read_crops", "render", "found_in", "parse_condition"]
 
@@ -91,14 +92,11 @@ def _rng(file: str, condition: str) -> np.random.Generator:
 
 
 def _to_linear(rgb: np.ndarray) -> np.ndarray:
-    x = rgb.astype(np.float32) / 255.0
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    return to_linear(rgb.astype(np.float32) / 255.0)
 
 
 def _to_srgb(lin: np.ndarray) -> np.ndarray:
-    lin = np.clip(lin, 0.0, 1.0)
-    x = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
-    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(to_srgb(np.clip(lin, 0.0, 1.0)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def dark(rgb: np.ndarray, rng: np.random.Generator, gain: float = 0.025) -> np.ndarray:
