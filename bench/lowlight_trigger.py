@@ -17,11 +17,11 @@ import argparse
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
 import veil
+from veil.detect.lowlight import LowLight
 from veil.eval.conditions import read_crops, render
 from veil.eval.wider_run import load_set
 from veil.eval.widerface import face_hits
@@ -34,9 +34,8 @@ BRIGHT_END = 100.0  # the 99th-percentile split this script reports on
 
 
 def luma_stats(rgb: np.ndarray) -> tuple[float, float]:
-    """Mean and 99th percentile of luma on the 64x64 thumbnail ``is_dark`` looks at."""
-    small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
-    luma = small @ np.array([0.299, 0.587, 0.114], np.float32)
+    """Mean and 99th percentile of luma on the thumbnail ``is_dark`` looks at."""
+    luma = LowLight.thumbnail_luma(rgb)
     return float(luma.mean()), float(np.percentile(luma, 99))
 
 

@@ -39,11 +39,16 @@ class LowLight:
         self.max_gain = max_gain
         self.sigma = sigma
 
+    @staticmethod
+    def thumbnail_luma(rgb: np.ndarray) -> np.ndarray:
+        """Luma (0-255) of a 64 x 64 thumbnail: what :meth:`is_dark` looks at (cheap)."""
+        small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
+        return small @ np.array([0.299, 0.587, 0.114], np.float32)
+
     def is_dark(self, rgb: np.ndarray) -> bool:
         """Mean luma (0-255) below ``level`` and 99th percentile below ``bright_end`` (256:
-        any), measured on a small thumbnail (cheap)."""
-        small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
-        luma = small @ np.array([0.299, 0.587, 0.114], np.float32)
+        any), on the thumbnail."""
+        luma = self.thumbnail_luma(rgb)
         return float(luma.mean()) < self.level and float(np.percentile(luma, 99)) < self.bright_end
 
     def enhance(self, rgb: np.ndarray) -> np.ndarray:

@@ -185,11 +185,12 @@ class Tracker:
 
     def _correct(self, t: _Track, faces: Faces, d: int) -> None:
         pred = t.predict(t.missed)
-        resid = _to_cxcywh(faces.xyxy[d]) - pred
+        seen = _to_cxcywh(faces.xyxy[d])
+        resid = seen - pred
         t.state = pred + self.alpha * resid
         t.velocity = t.velocity + self.beta * resid / max(t.missed, 1)
         t.score, t.landmarks = float(faces.scores[d]), faces.landmarks[d].copy()
-        t.size = np.maximum(_to_cxcywh(faces.xyxy[d])[2:], t.size * (1 - self.shrink) ** max(t.missed, 1))
+        t.size = np.maximum(seen[2:], t.size * (1 - self.shrink) ** max(t.missed, 1))
         t.hits += 1
         t.missed = 0
 
