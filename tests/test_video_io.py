@@ -402,8 +402,9 @@ def test_end_before_start_is_a_config_error(clip, tmp_path):
 # ----------------------------------------------------------------------------- rotation
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
-def test_rotation_metadata_is_kept(tmp_path, suffix):
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".avi"])
+def test_rotated_input_is_processed_and_written_upright(tmp_path, suffix):
+    """Frames reach ``process`` as displayed; the output is upright with no display matrix."""
     plain = make_clip(tmp_path / "plain.mp4", n=5, audio=False)
     rotated = tmp_path / "rotated.mp4"
     subprocess.run(
@@ -411,15 +412,18 @@ def test_rotation_metadata_is_kept(tmp_path, suffix):
         check=True,
     )
     info = probe_video(rotated)
-    assert info.rotation == 270  # 90 deg counter-clockwise = 270 clockwise
-    assert (info.width, info.height) == (64, 48)  # as stored
+    assert info.rotation == 270 and not info.mirrored  # 90 deg counter-clockwise = 270 clockwise
+    assert (info.width, info.height) == (48, 64)  # as displayed
     seen = []
     dst = tmp_path / f"out{suffix}"
-    transcode_video(rotated, dst, lambda fr: (seen.append(f.shape) or f for f in fr), VideoConfig())
-    assert seen == [(48, 64, 3)] * 5  # frames are processed unrotated
+    stats = transcode_video(rotated, dst, lambda fr: (seen.append(f.copy()) or f for f in fr), VideoConfig())
+    assert [f.shape for f in seen] == [(64, 48, 3)] * 5  # frames are processed as displayed
+    # turned 90 deg counter-clockwise: the stored bars (columns, frame number's bits) are rows now
+    assert [frame_index(np.rot90(f, -1)) for f in seen] == list(range(5))
+    assert (stats.width, stats.height) == (48, 64)
     out = read_video(dst)
-    assert out["rotation"] == 90 and out["sizes"] == {(64, 48)}
-    assert probe_video(dst).rotation == 270
+    assert out["rotation"] == 0 and out["sizes"] == {(48, 64)}
+    assert probe_video(dst).rotation == 0
 
 
 # ----------------------------------------------------------------------------- failures leave nothing

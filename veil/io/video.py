@@ -16,10 +16,21 @@ Why it works the way it does:
   padding, no scaling; mpeg4 takes odd 4:2:0 as is). Some hardware players cannot play
   H.264/HEVC 4:4:4; software players (ffmpeg, VLC, browsers' software path) can.
   Colours: the input's matrix and range are used both ways and tagged on the output.
-* Rotation: frames are processed as stored (unrotated). The input's display matrix (read
-  from the first decoded frame, flips included; or the legacy ``rotate`` tag) is written on
-  the output stream, so players rotate the result the same way. .avi cannot hold one
-  (a warning is logged). ``VideoInfo.rotation`` is the clockwise display rotation.
+* Rotation: every frame reaches ``process`` in *display orientation*, the way players show
+  it. Phones store most clips sideways and tag them with a display matrix (90/180/270
+  degrees, possibly mirrored) or, in older files, a ``rotate`` tag; in the stored pixels an
+  upright face lies on its side, where detectors miss most of them (issue #10: a portrait
+  clip leaked faces in up to 59 of 60 frames). Each frame is turned by its display matrix
+  (else the stream's: the first frame's, or the ``rotate`` tag) before ``process``
+  (:mod:`veil.io.orientation`), so detection, head growth (upward on screen), tracking and
+  the report's boxes are all in the frame the viewer sees. A matrix that is not a
+  right-angle turn, or one that changes the frame's shape mid-video, is refused
+  (UnsupportedMediaError). The output is written *upright, without a display matrix*: it
+  then plays the same in every player and container (.avi cannot hold a matrix; some
+  players, editors and upload pipelines ignore or strip it), and its pixels are the ones
+  the report's boxes refer to. Rotating back and re-tagging would cost a second turn per
+  frame and keep a tag whose loss would show the result sideways. ``VideoInfo`` gives the
+  display size, and the turn applied (``rotation`` clockwise, ``mirrored``).
 * Audio is stream-copied (bit-exact) when the output container can hold its codec, else
   re-encoded to AAC (Opus for .webm, which cannot hold AAC). With ``start``/``end`` the
   audio is decoded, cut to the sample at the video's first kept frame and at ``end``, and
@@ -55,7 +66,6 @@ import logging
 import math
 import os
 import re
-import struct
 import threading
 import time
 from collections import deque
@@ -83,6 +93,7 @@ from ..errors import (
 )
 from .atomic import atomic_output
 from .background import Background
+from .orientation import Orientation, display_matrix, frame_orientation
 
 __all__ = ["VideoInfo", "VideoStats", "probe_video", "transcode_video", "MAX_SIDE", "MAX_PIXELS"]
 
@@ -121,15 +132,16 @@ _SIGNATURES = ((4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wid
 class VideoInfo:
     """What :func:`probe_video` learns about a video (its first video stream)."""
 
-    width: int  # frame size as decoded (exact, no macroblock padding)
+    width: int  # frame size as displayed (= as processed and written; exact, no macroblock padding)
     height: int
     fps: Optional[Fraction]  # average rate, exact (29.97 = 30000/1001); None if unknown
     time_base: Fraction
     duration_s: Optional[float]
     frames: Optional[int]  # estimate for progress bars, after start/end trimming
-    rotation: int  # clockwise degrees a player rotates the stored frames for display: 0/90/180/270
+    rotation: int  # clockwise degrees a player (and veil) turns the stored frames for display: 0/90/180/270
     codec: str
     has_audio: bool
+    mirrored: bool = False  # the display also mirrors the stored frames (before ``rotation``)
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,7 @@ class _Source:
     """Probe results, plus what the writer needs that VideoInfo does not show."""
 
     info: VideoInfo
-    matrix: Optional[tuple[int, ...]]  # display matrix (9 int32) of the input, if any
+    orientation: Orientation  # how stored frames are turned for display (see veil.io.orientation)
     colors: dict  # colorspace / color_range / color_primaries / color_trc of the first frame
 
 
@@ -175,34 +187,45 @@ def _probe(path: Path, start: Optional[float], end: Optional[float]) -> _Source:
         vin = _video_stream(inp, path)
         first = _first_frame(inp, vin, path)
         _check_size(first.width, first.height, path)
-        matrix = _display_matrix(first)
+        turn = frame_orientation(first, vin.metadata)
+        width, height = turn.size(first.width, first.height)
         info = VideoInfo(
-            width=first.width,
-            height=first.height,
+            width=width,
+            height=height,
             fps=_rate(vin),
             time_base=Fraction(vin.time_base),
             duration_s=_duration(inp, vin),
             frames=None,
-            rotation=_rotation(first, vin),
+            rotation=turn.rotation,
             codec=vin.codec_context.name,
             has_audio=bool(inp.streams.audio),
+            mirrored=turn.mirrored,
         )
         colors = {k: getattr(first, k) for k in ("colorspace", "color_range", "color_primaries", "color_trc")}
         frames = _estimate_frames(info, vin.frames, start, end)
-    return _Source(dataclasses.replace(info, frames=frames), matrix, colors)
+    return _Source(dataclasses.replace(info, frames=frames), turn, colors)
 
 
 def read_frames(path: Path) -> Iterator[np.ndarray]:
-    """Decode every frame of a video as RGB uint8 (for evaluation; anonymizing uses
-    :func:`transcode_video`). Decode errors raise CorruptMediaError."""
+    """Decode every frame of a video as RGB uint8, in display orientation (for evaluation;
+    anonymizing uses :func:`transcode_video`). Decode errors raise CorruptMediaError."""
     path = Path(path)
     with _open_input(path) as inp:
         vin = _video_stream(inp, path)
+        turn: Optional[Orientation] = None
         try:
             for frame in inp.decode(vin):
-                yield frame.to_ndarray(format="rgb24")
+                turn = _turn_of(frame, vin, turn)
+                yield turn.apply(frame.to_ndarray(format="rgb24"))
         except av.error.FFmpegError as exc:
             raise CorruptMediaError(f"{path}: cannot decode ({_reason(exc)})") from None
+
+
+def _turn_of(frame: av.VideoFrame, vin, stream_turn: Optional[Orientation]) -> Orientation:
+    """A frame's own display orientation; a frame without a display matrix keeps the stream's."""
+    if stream_turn is not None and display_matrix(frame) is None:
+        return stream_turn
+    return frame_orientation(frame, vin.metadata)
 
 
 def _open_input(path: Path) -> av.container.InputContainer:
@@ -286,26 +309,6 @@ def _estimate_frames(info: VideoInfo, vin_frames: int, start, end) -> Optional[i
         return None
     stop = info.duration_s if end is None else min(end, info.duration_s)
     return max(0, round((stop - (start or 0.0)) * info.fps))
-
-
-def _display_matrix(frame: av.VideoFrame) -> Optional[tuple[int, ...]]:
-    try:
-        sd = frame.side_data.get("DISPLAYMATRIX")
-    except (KeyError, ValueError):
-        sd = None
-    if sd is None or len(bytes(sd)) != 36:
-        return None
-    return struct.unpack("<9i", bytes(sd))
-
-
-def _rotation(frame: av.VideoFrame, vin) -> int:
-    """Clockwise display rotation: from the display matrix, else the legacy ``rotate`` tag."""
-    if _display_matrix(frame) is not None:
-        return int(round(-frame.rotation)) % 360  # PyAV reports counter-clockwise degrees
-    tag = vin.metadata.get("rotate")
-    with contextlib.suppress(TypeError, ValueError):
-        return int(round(float(tag))) % 360
-    return 0
 
 
 def _declared_end(vin) -> Optional[Fraction]:
@@ -442,6 +445,7 @@ class _Transcoder:
 
     def __init__(self, src: Path, inp, out, source: _Source, cfg: VideoConfig, codec: str, fmt: str):
         self.src, self.inp, self.out, self.info = src, inp, out, source.info
+        self.turn = source.orientation
         self.vin = _video_stream(inp, src)
         self.tb = Fraction(self.vin.time_base)
         rate = self.info.fps
@@ -470,7 +474,7 @@ class _Transcoder:
         self.kept_end = 0  # end of the last kept frame, output pts units
         self.last_enc_pts: Optional[int] = None
         self.video_done = self.at_eof = False
-        self._warned_pts = False
+        self._warned_pts = self._warned_turn = False
 
     # -- the pass --------------------------------------------------------------------------
 
@@ -611,10 +615,27 @@ class _Transcoder:
 
     def _frames(self) -> Iterator[np.ndarray]:
         for frame, pts in self._kept_frames():
-            arr = np.ascontiguousarray(frame.to_ndarray(format="rgb24", threads=1))
+            arr = self._upright(frame)
             self.fifo.append(pts)
             self.frames_in += 1
             yield arr
+
+    def _upright(self, frame: av.VideoFrame) -> np.ndarray:
+        """The frame as RGB in display orientation (see the module docstring)."""
+        turn = _turn_of(frame, self.vin, self.turn)
+        if turn != self.turn:
+            shape = turn.size(frame.width, frame.height)
+            if shape != (self.info.width, self.info.height):
+                at = float(frame.time or 0)
+                raise UnsupportedMediaError(
+                    f"{self.src}: display orientation changes at {at:.2f} s ({self.turn.describe()} -> "
+                    f"{turn.describe()}), which changes the frame's shape; nothing written"
+                )
+            if not self._warned_turn:
+                log.warning("%s: display orientation changes mid-video; turning each frame by its own", self.src)
+                self._warned_turn = True
+        rgb = frame.to_ndarray(format="rgb24", threads=1)
+        return np.ascontiguousarray(turn.apply(rgb))
 
     def _drain_audio(self) -> None:
         """After the video stopped at ``end``, read on until the audio reaches ``end`` too."""
@@ -700,8 +721,7 @@ def _add_video_stream(out, codec: str, source: _Source, cfg: VideoConfig, fmt: s
         if value not in (0, 2) or (key == "color_range" and value):  # 2 = unspecified, except for range
             with contextlib.suppress(AttributeError, ValueError, TypeError):
                 setattr(vout.codec_context, key, value)
-    _set_rotation(vout, source, fmt)
-    return vout
+    return vout  # upright: no display matrix (see the module docstring)
 
 
 def _encoder_time_base(codec: str, fmt: str, tb: Fraction, fps: Optional[Fraction]) -> Fraction:
@@ -711,21 +731,6 @@ def _encoder_time_base(codec: str, fmt: str, tb: Fraction, fps: Optional[Fractio
     if codec == "mpeg4" and tb.denominator > 65535:
         return Fraction(1, 60000)  # MPEG-4 part 2 limit
     return tb
-
-
-def _set_rotation(vout, source: _Source, fmt: str) -> None:
-    if source.matrix is None and source.info.rotation == 0:
-        return
-    why = "AVI has no place for it" if fmt == "avi" else None
-    if not hasattr(vout, "set_display_matrix"):
-        why = f"PyAV {av.__version__} cannot write it"
-    if why:
-        log.warning("rotation (%d deg) not kept: %s; players will show the video unrotated", source.info.rotation, why)
-        return
-    if source.matrix is not None:
-        vout.set_display_matrix(source.matrix)
-    else:
-        vout.set_display_rotation(-source.info.rotation)  # PyAV takes counter-clockwise degrees
 
 
 # ----------------------------------------------------------------------------- audio
