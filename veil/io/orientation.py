@@ -124,11 +124,13 @@ def display_matrix(frame) -> Optional[tuple[int, ...]]:
 
 def frame_orientation(frame, stream_metadata=None) -> Orientation:
     """A decoded frame's display orientation: its display matrix, else the stream's
-    legacy ``rotate`` tag (clockwise degrees), else upright."""
+    legacy ``rotate`` tag (clockwise degrees, as older FFmpeg muxers wrote and players
+    applied it), else upright."""
     matrix = display_matrix(frame)
     if matrix is not None:
         return orientation_from_matrix(matrix)
-    tag = (stream_metadata or {}).get("rotate")
+    # FFmpeg looks tags up case-insensitively (Matroska stores this one as ROTATE)
+    tag = next((v for k, v in (stream_metadata or {}).items() if k.lower() == "rotate"), None)
     with contextlib.suppress(TypeError, ValueError):
         return orientation_from_rotation(float(tag))
     return UPRIGHT
