@@ -200,3 +200,35 @@ def test_rotated_clip_hides_every_face_and_grows_heads_upward(upright, tmp_path,
     up, down = np.mean(above), np.mean(below)
     print(f"rotation {rotation}: {covered}/{total} covered, {boxes_match} boxes match, above {up:.2f} below {down:.2f}")
     assert up > 0.8 and up - down > 0.5, (up, down)
+
+
+# ----------------------------------------------------------------------------- live sources
+
+
+@pytest.mark.parametrize("kind", ["file", "pipe"])
+def test_live_source_with_a_display_matrix_is_processed_upright(plain, tmp_path, kind):
+    """``veil stream`` from a tagged file, or from a pipe carrying Matroska (which holds a
+    display matrix): ``process`` sees, and the output shows, the frames as displayed."""
+    import os
+    import threading
+
+    from veil.io.stream import StreamOptions, anonymize_stream
+
+    src = tag(plain, tmp_path / "tagged.mkv", ["-display_rotation", "-90", "-display_hflip"])
+    shown = as_displayed(src, tmp_path)
+    assert shown[0].shape == (64, 48, 3)
+    spec = src
+    if kind == "pipe":
+        spec = tmp_path / "in.fifo"
+        os.mkfifo(spec)
+        feeder = threading.Thread(target=lambda: spec.write_bytes(src.read_bytes()), daemon=True)
+        feeder.start()
+    seen = []
+    dst = tmp_path / "out.mp4"
+    stats = anonymize_stream(str(spec), dst, lambda frames: (seen.append(f.copy()) or f for f in frames),
+                             VideoConfig(), StreamOptions(live=False, stall_timeout_s=5))
+    assert stats.frames_out == 3 and stats.resized == 0 and (stats.width, stats.height) == (48, 64)
+    for got, want in zip(seen, shown):
+        assert got.shape == want.shape and np.abs(got.astype(int) - want).mean() < 4
+    out = as_displayed(dst, tmp_path)
+    assert out[0].shape == (64, 48, 3) and np.abs(out[0].astype(int) - shown[0]).mean() < 6

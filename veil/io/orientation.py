@@ -122,13 +122,16 @@ def display_matrix(frame) -> Optional[tuple[int, ...]]:
     return struct.unpack("<9i", raw) if len(raw) == 36 else None
 
 
-def frame_orientation(frame, stream_metadata=None) -> Orientation:
-    """A decoded frame's display orientation: its display matrix, else the stream's
-    legacy ``rotate`` tag (clockwise degrees, as older FFmpeg muxers wrote and players
-    applied it), else upright."""
+def frame_orientation(frame, stream_metadata=None, stream: Optional[Orientation] = None) -> Orientation:
+    """A decoded frame's display orientation: its own display matrix; else ``stream`` (the
+    stream's, found on an earlier frame) when given; else the stream's legacy ``rotate``
+    tag (clockwise degrees, as older FFmpeg muxers wrote and players applied it); else
+    upright."""
     matrix = display_matrix(frame)
     if matrix is not None:
         return orientation_from_matrix(matrix)
+    if stream is not None:
+        return stream
     # FFmpeg looks tags up case-insensitively (Matroska stores this one as ROTATE)
     tag = next((v for k, v in (stream_metadata or {}).items() if k.lower() == "rotate"), None)
     with contextlib.suppress(TypeError, ValueError):

@@ -46,6 +46,12 @@ How it works, and why:
   ``process`` always sees one shape (trackers keep working), the encoder never restarts (an
   mp4 cannot change size mid-file) and the output has one size. A warning is logged once per
   new size; ``StreamStats.resized`` counts such frames.
+* **Rotation:** a source can carry a display matrix (a tagged file, Matroska or fragmented
+  MP4 through a pipe, an H.264 display-orientation SEI) or a legacy ``rotate`` tag, as
+  files do. Every frame is turned into display orientation before ``process`` and written
+  upright, exactly as :func:`~veil.io.video.transcode_video` does (see its module
+  docstring for why); a frame whose orientation changes the shape mid-stream is
+  letterboxed like a resolution change.
 * **Network sources** are assumed live: the end of the data, a read error or no video frame
   for ``stall_timeout_s`` means the connection was lost; veil reconnects up to
   ``reconnect`` times, waiting 0.5, 1, 2, 4, 8, 8... s, and the count starts again once
@@ -117,6 +123,7 @@ from ..errors import (
 )
 from .atomic import atomic_output
 from .interrupts import sigint_deferred
+from .orientation import Orientation, frame_orientation
 from .video import _SWS_MATRIX, MAX_PIXELS, MAX_SIDE, _encoder, _encoder_options, _pix_fmt, _reason
 
 __all__ = ["StreamOptions", "StreamStats", "anonymize_stream", "is_stream"]
@@ -649,6 +656,7 @@ class _Reader:
             self.queue.capacity = max(4, min(_QUEUE_MAX, math.ceil(self.opts.max_latency_s * per_s) + 2))
             self.has_audio = bool(inp.streams.audio)
         packets = inp.demux()  # all streams: time spent on audio/data packets counts towards a stall
+        turn: Optional[Orientation] = None  # this connection's display orientation, once seen
         last_frame = time.monotonic()
         self._touch()
         while not self.halted.is_set():
@@ -686,7 +694,8 @@ class _Reader:
                         self.reconnects += 1
                         log.warning("%s: reconnected", src.name)
                     self._got_frames, self._failures = True, 0
-                self.queue.put((frame, time.monotonic(), frame.time, self._discontinuity))
+                turn = frame_orientation(frame, vin.metadata, turn)
+                self.queue.put((frame, time.monotonic(), frame.time, self._discontinuity, turn))
                 self._discontinuity = False
                 self._touch()  # a put may have waited for room (not live)
             if now - last_frame > stall:
@@ -747,8 +756,11 @@ class _Job:
                 raise self.pending
             log.warning("%s: no video frame arrived; nothing written", self.source.name)
             return
-        frame = first[0]
-        self.width, self.height = frame.width, frame.height
+        frame, turn = first[0], first[4]
+        self.width, self.height = turn.size(frame.width, frame.height)  # as displayed
+        if not turn.upright:
+            log.info("%s: frames are %s for display; processing and writing them upright", self.source.name,
+                     turn.describe())
         if self.width > MAX_SIDE or self.height > MAX_SIDE or self.width * self.height > MAX_PIXELS:
             raise MediaTooLargeError(f"{self.source.name}: video is {self.width}x{self.height}; too large")
         self.colors = {k: getattr(frame, k, 0) for k in ("colorspace", "color_range", "color_primaries", "color_trc")}
@@ -864,20 +876,21 @@ class _Job:
                 if item is None:
                     self.stream_over = True
                     return
-            frame, arrival, t_src, disc = item
+            frame, arrival, t_src, disc, turn = item
             item = None
-            arr = self._rgb(frame)
+            arr = self._rgb(frame, turn)
             if arr is None:
                 continue
             self.fifo.append((self._clock(t_src, arrival, disc), arrival))
             yield arr
 
-    def _rgb(self, frame: av.VideoFrame) -> Optional[np.ndarray]:
-        """RGB at the first frame's size (letterboxed if the source changed resolution)."""
-        w, h = frame.width, frame.height
+    def _rgb(self, frame: av.VideoFrame, turn: Orientation) -> Optional[np.ndarray]:
+        """RGB in display orientation at the first frame's size (letterboxed if the source
+        changed resolution or orientation)."""
+        w, h = turn.size(frame.width, frame.height)
         try:
             if (w, h) == (self.width, self.height):
-                return np.ascontiguousarray(frame.to_ndarray(format="rgb24", threads=1))
+                return np.ascontiguousarray(turn.apply(frame.to_ndarray(format="rgb24", threads=1)))
             if (w, h) not in self._sizes_warned:
                 self._sizes_warned.add((w, h))
                 log.warning(
@@ -886,7 +899,8 @@ class _Job:
                 )  # fmt: skip
             scale = min(self.width / w, self.height / h)
             nw, nh = max(1, min(self.width, round(w * scale))), max(1, min(self.height, round(h * scale)))
-            small = frame.reformat(width=nw, height=nh, format="rgb24", threads=1).to_ndarray()
+            sw, sh = turn.size(nw, nh)  # as stored
+            small = turn.apply(frame.reformat(width=sw, height=sh, format="rgb24", threads=1).to_ndarray())
         except (av.error.FFmpegError, ValueError) as exc:
             log.debug("%s: cannot convert a frame (%s); dropped", self.source.name, _reason(exc))
             self.converted_bad += 1

@@ -93,7 +93,7 @@ from ..errors import (
 )
 from .atomic import atomic_output
 from .background import Background
-from .orientation import Orientation, display_matrix, frame_orientation
+from .orientation import Orientation, frame_orientation
 
 __all__ = ["VideoInfo", "VideoStats", "probe_video", "transcode_video", "MAX_SIDE", "MAX_PIXELS"]
 
@@ -215,17 +215,10 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
         turn: Optional[Orientation] = None
         try:
             for frame in inp.decode(vin):
-                turn = _turn_of(frame, vin, turn)
+                turn = frame_orientation(frame, vin.metadata, turn)
                 yield turn.apply(frame.to_ndarray(format="rgb24"))
         except av.error.FFmpegError as exc:
             raise CorruptMediaError(f"{path}: cannot decode ({_reason(exc)})") from None
-
-
-def _turn_of(frame: av.VideoFrame, vin, stream_turn: Optional[Orientation]) -> Orientation:
-    """A frame's own display orientation; a frame without a display matrix keeps the stream's."""
-    if stream_turn is not None and display_matrix(frame) is None:
-        return stream_turn
-    return frame_orientation(frame, vin.metadata)
 
 
 def _open_input(path: Path) -> av.container.InputContainer:
@@ -622,7 +615,7 @@ class _Transcoder:
 
     def _upright(self, frame: av.VideoFrame) -> np.ndarray:
         """The frame as RGB in display orientation (see the module docstring)."""
-        turn = _turn_of(frame, self.vin, self.turn)
+        turn = frame_orientation(frame, self.vin.metadata, self.turn)
         if turn != self.turn:
             shape = turn.size(frame.width, frame.height)
             if shape != (self.info.width, self.info.height):
