@@ -15,7 +15,7 @@ import pytest
 from veil.api import Anonymizer
 from veil.config import DetectConfig
 from veil.detect import GridDetector, build_detector
-from veil.detect.augment import AugmentedDetector, mirror
+from veil.detect.augment import AugmentedDetector, mirror, turn_frame, unturn
 from veil.detect.lowlight import LowLight
 from veil.errors import ConfigError
 from veil.eval.conditions import dark, render
@@ -130,6 +130,85 @@ def test_flip_pass_finds_the_face_and_merges_with_nms(native, astronaut, clean_b
     assert (faces.xyxy[:, [1, 3]] >= 0).all() and (faces.xyxy[:, [1, 3]] <= h).all()
     aug.detect([astronaut, astronaut], THR)
     assert aug.pass_counts == {"flip": 3}
+
+
+# -- rotations (faces lying on their side in the scene) --------------------------------
+@pytest.mark.parametrize("deg", [90, 180, 270])
+def test_unturn_maps_boxes_and_landmarks_back(deg):
+    f = synthetic_faces()
+    w, h = 400, 300
+    pts = np.concatenate([f.xyxy.reshape(-1, 2), f.landmarks.reshape(-1, 2)])
+    # where each point lands in the turned frame: turn a one-pixel marker with the frame
+    turned_pts = []
+    for x, y in pts.astype(int) % [w, h]:
+        img = np.zeros((h, w), np.uint8)
+        img[y, x] = 1
+        ty, tx = np.argwhere(turn_frame(img, deg))[0]
+        turned_pts.append((tx, ty))
+    turned_pts = np.array(turned_pts, float)
+    n = len(f) * 2
+    corners = turned_pts[:n].reshape(-1, 2, 2)
+    turned = f.with_columns(xyxy=np.concatenate([corners.min(1), corners.max(1)], 1),
+                            landmarks=turned_pts[n:].reshape(-1, 5, 2))
+    back = unturn(turned, deg, w, h)
+    # pixel indices vs continuous coordinates: within one pixel
+    px = pts.astype(int) % [w, h]
+    corners_back = px[:n].reshape(-1, 2, 2)
+    assert np.abs(back.xyxy - np.concatenate([corners_back.min(1), corners_back.max(1)], 1)).max() <= 1
+    assert np.abs(back.landmarks - px[n:].reshape(-1, 5, 2)).max() <= 1
+
+
+@pytest.mark.parametrize("deg", [90, 180])
+def test_rotated_pass_finds_a_face_lying_on_its_side(native, grace_hopper, deg):
+    """Grace Hopper turned as if lying down (or upside down): the plain pass is unsure of her
+    face, the pass that turns the frame back finds it as surely as upright, in the lying
+    frame's pixels."""
+    upright = native.detect([grace_hopper], 0.5)[0]
+    assert len(upright) == 1
+    lying = turn_frame(grace_hopper, deg)
+    h, w = lying.shape[:2]
+    # where the face is in the lying frame: the upright box turned with the frame
+    H, W = grace_hopper.shape[:2]
+    x0, y0, x1, y1 = upright.xyxy[0]
+    want = np.array([H - y1, x0, H - y0, x1]) if deg == 90 else np.array([W - x1, H - y1, W - x0, H - y0])
+
+    def best(faces):
+        return max((s for b, s in zip(faces.xyxy, faces.scores) if iou(b, want) > 0.7), default=0.0)
+
+    plain = best(native.detect([lying], 0.02)[0])
+    aug = AugmentedDetector(native, rotations=(90, 180, 270))
+    faces = aug.detect([lying], 0.02)[0]
+    assert aug.pass_counts == {"rotated 90": 1, "rotated 180": 1, "rotated 270": 1}
+    turned = best(faces)
+    assert turned >= upright.scores[0] - 0.02 and turned > plain + 0.2, (plain, turned)
+    assert max_pairwise_iou(faces) <= native.nms_iou + 1e-6
+    assert (faces.xyxy[:, [0, 2]] <= w).all() and (faces.xyxy[:, [1, 3]] <= h).all()
+
+
+@pytest.mark.parametrize("rotations", [(45,), (90, 90), (0,)])
+def test_rotations_other_than_right_angles_are_rejected(rotations):
+    with pytest.raises(pydantic.ValidationError, match="rotations"):
+        DetectConfig(rotations=rotations)
+
+
+def test_rotations_flag_builds_the_pass(tmp_path, astronaut):
+    from typer.testing import CliRunner
+
+    from veil.cli.main import app
+
+    anon = Anonymizer(rotations=(90, 270))
+    assert isinstance(anon.pipeline.detector, AugmentedDetector) and anon.pipeline.detector.rotations == (90, 270)
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(turn_frame(astronaut, 270), cv2.COLOR_RGB2BGR))
+    res = CliRunner().invoke(app, ["anonymize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"),
+                                   "--rotations", "90,270", "--report", str(tmp_path / "r.json"), "-q"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["manifest"]["settings"]["detect"]["rotations"] == [90, 270]
+    assert sum(f["anonymized"] for f in rep["items"][0]["frames"][0]["faces"]) >= 1
+    bad = CliRunner().invoke(app, ["anonymize", str(tmp_path / "a.png"), "-o", str(tmp_path / "p.png"), "--rotations", "x"])
+    assert bad.exit_code == 2 and "--rotations" in bad.output
 
 
 # -- scales ----------------------------------------------------------------------------

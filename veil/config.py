@@ -41,12 +41,21 @@ class DetectConfig(_Frozen):
     scales: tuple[float, ...] = Field((), description="extra passes at these factors of the native size (2.0 = upscaled), "
                                       "for small faces; see veil.detect.augment")
     flip: bool = Field(False, description="extra pass on the mirrored frame")
+    rotations: tuple[int, ...] = Field((), description="extra passes on the frame turned clockwise by these angles "
+                                       "(90, 180, 270), for faces lying on their side in the scene; see veil.detect.augment")
     low_light: bool = Field(True, description="extra pass on dark frames only, brightened and denoised (veil.detect.lowlight); "
                             "costs nothing on normal frames")
     low_light_level: float = Field(50.0, ge=0.0, le=255.0, description="mean luma (0-255) below which a frame counts as dark")
     low_light_bright_end: float = Field(256.0, ge=0.0, le=256.0, description="...and its 99th-percentile luma below this "
                                         "(256: any). 100 leaves night scenes with lights and lit stages alone: half the "
                                         "detection time there, fewer faces covered (docs/benchmarks.md 8.2)")
+
+    @field_validator("rotations")
+    @classmethod
+    def _check_rotations(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(r not in (90, 180, 270) for r in v) or len(set(v)) != len(v):
+            raise ValueError(f"rotations are distinct clockwise angles among 90, 180, 270, got {v}")
+        return v
 
     @field_validator("scales")
     @classmethod

@@ -14,7 +14,7 @@ from ..errors import ConfigError, VeilError
 from ..render import FILTERS
 from .progress import err_console
 
-__all__ = ["PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName", "build", "one_line_errors", "parse_scales"]
+__all__ = ["PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName", "build", "one_line_errors", "parse_rotations", "parse_scales"]
 
 
 def _choices(name: str, values) -> type[enum.Enum]:
@@ -48,6 +48,16 @@ def parse_scales(text: str | None) -> tuple[float, ...] | None:
         return tuple(float(t) for t in text.replace(" ", ",").split(",") if t)
     except ValueError:
         raise ConfigError(f"--scales takes numbers separated by commas, got {text!r}") from None
+
+
+def parse_rotations(text: str | None) -> tuple[int, ...] | None:
+    """``"90,270"`` -> ``(90, 270)``; ``""`` -> ``()``; None stays None (not given)."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(t) for t in text.replace(" ", ",").split(",") if t)
+    except ValueError:
+        raise ConfigError(f"--rotations takes clockwise angles separated by commas (90,270), got {text!r}") from None
 
 
 def one_line_errors(fn):

@@ -15,7 +15,7 @@ import typer
 
 from ..config import PRESETS
 from ..render import FILTERS
-from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors, parse_scales
+from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors, parse_rotations, parse_scales
 from .data_cmd import data_app
 from .eval_cmd import eval_app
 from .gallery_cmd import gallery_app
@@ -73,6 +73,9 @@ def anonymize(
     scales: Optional[str] = typer.Option(None, rich_help_panel=_DETECT,
                                          help="Extra passes at these factors of the native size, e.g. '0.5,1.5' (thorough's); '' = none."),
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", rich_help_panel=_DETECT, help="Extra pass on the mirrored frame."),
+    rotations: Optional[str] = typer.Option(None, rich_help_panel=_DETECT,
+                                            help="Extra passes on the frame turned clockwise by these angles, e.g. '90,270': faces of "
+                                                 "people lying down (about 3x the detection time); '' = none."),
     codec: Optional[str] = typer.Option(None, help="Video codec (default libx264).", rich_help_panel=_VIDEO),
     crf: Optional[int] = typer.Option(None, help="Video quality (CRF, lower = better) (default 20).", rich_help_panel=_VIDEO),
     encoder_preset: Optional[str] = typer.Option(None, help="Encoder speed preset (default veryfast).", rich_help_panel=_VIDEO),
@@ -102,7 +105,7 @@ def anonymize(
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                   feather=feather, strength=strength, threshold=threshold, max_side=max_side, tile=tile,
                   device=device, detector=detector, low_light=low_light, low_light_bright_end=low_light_bright_end,
-                  scales=parse_scales(scales), flip=flip, codec=codec, crf=crf, encoder_preset=encoder_preset,
+                  scales=parse_scales(scales), flip=flip, rotations=parse_rotations(rotations), codec=codec, crf=crf, encoder_preset=encoder_preset,
                   copy_audio=audio, start=start, end=end, keep_metadata=keep_metadata,
                   only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
                   depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,

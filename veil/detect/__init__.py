@@ -40,9 +40,10 @@ def build_detector(cfg: DetectConfig, batch: int = 4) -> GridDetector:
               nms_iou=cfg.nms_iou, batch=batch)
     det.precision = cfg.precision
     det.source_model_sha256 = digest
-    if cfg.scales or cfg.flip or cfg.low_light:
+    if cfg.scales or cfg.flip or cfg.low_light or cfg.rotations:
         from .augment import AugmentedDetector
         from .lowlight import LowLight
 
-        return AugmentedDetector(det, cfg.scales, cfg.flip, LowLight(cfg.low_light_level, bright_end=cfg.low_light_bright_end) if cfg.low_light else None)  # type: ignore[return-value]
+        return AugmentedDetector(det, cfg.scales, cfg.flip, LowLight(cfg.low_light_level, bright_end=cfg.low_light_bright_end) if cfg.low_light else None,  # type: ignore[return-value]
+                                 rotations=cfg.rotations)
     return det

@@ -6,7 +6,12 @@ Each extra pass sees the frame differently and can find faces the plain pass mis
   twice), so that faces too small for the network's stride become detectable (WIDER hard
   is mostly faces under 32 px);
 - ``flip``: the mirrored frame (the network is not exactly symmetric);
-- ``low_light``: dark frames only, brightened and denoised (:mod:`veil.detect.lowlight`).
+- ``low_light``: dark frames only, brightened and denoised (:mod:`veil.detect.lowlight`);
+- ``rotations``: the frame turned by these clockwise angles (90, 180, 270), for faces that
+  lie on their side *in the scene* (people lying down, a camera held sideways without a
+  rotation tag): the network only finds roughly upright faces. Off by default; what it
+  finds and costs is in docs/benchmarks.md (§9). (Video whose *file* says it is rotated
+  is turned upright before detection anyway: :mod:`veil.io.orientation`.)
 
 All detections are merged with the base detector's NMS (the low-light pass: NMS plus the union of the boxes a kept box folded in, see `_union`). Passes only add faces: a privacy
 tool may hide a non-face, never show a face. What each pass buys and costs is measured in
@@ -25,7 +30,7 @@ from .base import GridDetector
 from .lowlight import LowLight
 from .nms import nms
 
-__all__ = ["AugmentedDetector", "mirror", "MAX_PASS_SIDE"]
+__all__ = ["AugmentedDetector", "mirror", "unturn", "turn_frame", "ROTATIONS", "MAX_PASS_SIDE"]
 
 #: no pass runs on a frame larger than this (long side, px): upscaling a 4K frame would need
 #: gigabytes of activations for faces that are already large enough
@@ -48,14 +53,42 @@ def mirror(faces: Faces, width: int) -> Faces:
     return faces.with_columns(xyxy=xyxy, landmarks=lm)
 
 
+#: clockwise angles a rotated pass may turn the frame by
+ROTATIONS = (90, 180, 270)
+
+
+def turn_frame(frame: np.ndarray, degrees_cw: int) -> np.ndarray:
+    """The frame turned clockwise by a right angle (C-contiguous)."""
+    return np.ascontiguousarray(np.rot90(frame, -(degrees_cw // 90) % 4))
+
+
+def unturn(faces: Faces, degrees_cw: int, width: int, height: int) -> Faces:
+    """Faces found in :func:`turn_frame` (``degrees_cw``) of a ``width`` x ``height`` frame,
+    mapped back to that frame. Landmarks keep their order (a turn is not a mirror)."""
+    def back(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if degrees_cw == 90:  # shown point (x', y') came from (y', H - x')
+            return y, height - x
+        if degrees_cw == 180:
+            return width - x, height - y
+        if degrees_cw == 270:
+            return width - y, x
+        raise ValueError(f"rotation must be one of {ROTATIONS}, got {degrees_cw}")
+
+    (xa, ya), (xb, yb) = back(faces.xyxy[:, 0], faces.xyxy[:, 1]), back(faces.xyxy[:, 2], faces.xyxy[:, 3])
+    xyxy = np.stack([np.minimum(xa, xb), np.minimum(ya, yb), np.maximum(xa, xb), np.maximum(ya, yb)], axis=1)
+    lx, ly = back(faces.landmarks[..., 0], faces.landmarks[..., 1])
+    return faces.with_columns(xyxy=xyxy.astype(faces.xyxy.dtype), landmarks=np.stack([lx, ly], axis=-1).astype(faces.landmarks.dtype))
+
+
 class AugmentedDetector:
     """A :class:`~veil.detect.base.Detector` that runs extra passes around a GridDetector."""
 
     def __init__(self, base: GridDetector, scales: Sequence[float] = (), flip: bool = False,
-                 low_light: LowLight | None = None):
+                 low_light: LowLight | None = None, rotations: Sequence[int] = ()):
         self.base = base
         self.scales = tuple(float(s) for s in scales)
         self.flip = flip
+        self.rotations = tuple(int(r) for r in rotations)
         self.low_light = low_light
         self.name = base.name
         self.model_sha256 = base.model_sha256
@@ -120,6 +153,10 @@ class AugmentedDetector:
             for s in self.pass_scales(h, w):
                 parts.append(self.base.detect_at(frame, s, min_score))
                 self._count(f"scale {s:g}")
+            for r in self.rotations:  # the plain pass's resolution, on the turned frame
+                found = self.base.detect([turn_frame(frame, r)], min_score)[0]
+                parts.append(unturn(found, r, w, h))
+                self._count(f"rotated {r}")
             if len(parts) > 1:
                 merged = Faces.concatenate(parts)
                 faces = merged[nms(merged.xyxy, merged.scores, self.base.nms_iou)]
