@@ -172,6 +172,7 @@ def test_rotated_clip_hides_every_face_and_grows_heads_upward(upright, tmp_path,
 
     anon = Anonymizer(filter="solid", color=GREEN)
     item = anon.video(src, tmp_path / "out.mp4")
+    assert item.extra["video"]["rotation"] == rotation and item.extra["video"]["height"] == frames[0].shape[0]
     out = as_displayed(tmp_path / "out.mp4", tmp_path)
     assert len(out) == len(frames) and out[0].shape == frames[0].shape
     assert not any(green(f).mean() > 0.001 for f in frames)  # the source has no such green

@@ -95,7 +95,10 @@ class Anonymizer:
 
     def video(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
               on_frame: Callable[[int], None] | None = None) -> ItemReport:
-        """Anonymize a video file; audio is copied, timing and resolution are kept."""
+        """Anonymize a video file; audio is copied, timing and resolution are kept.
+
+        A rotated (phone) clip is processed and written upright, in display orientation; the
+        report's boxes are in that frame (``video.rotation`` says what turn was applied)."""
         from .io.video import probe_video, transcode_video
 
         src = Path(src)
@@ -115,7 +118,9 @@ class Anonymizer:
             _identify_report(item, self.pipeline, before)
             item.extra["video"] = {"width": stats.width, "height": stats.height,
                                    "fps": float(stats.fps) if stats.fps else None,
-                                   "frames": stats.frames_out, "audio_copied": stats.audio_copied}
+                                   "frames": stats.frames_out, "audio_copied": stats.audio_copied,
+                                   # the turn applied to the stored frames: boxes and output are upright
+                                   "rotation": info.rotation, "mirrored": info.mirrored}
         return item
 
     def stream(self, src: str | Path, dst: str | Path, options=None, on_frame: Callable[[int], None] | None = None,
