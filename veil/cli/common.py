@@ -40,24 +40,24 @@ def build(preset, **overrides):
     return Anonymizer(preset=_value(preset), **{k: _value(v) for k, v in overrides.items() if v is not None})
 
 
-def parse_scales(text: str | None) -> tuple[float, ...] | None:
-    """``"0.5,1.5"`` -> ``(0.5, 1.5)``; ``""`` -> ``()``; None stays None (not given)."""
+def _parse_list(text: str | None, kind: type, flag: str, what: str) -> tuple | None:
+    """``"a,b"`` -> ``(kind(a), kind(b))``; ``""`` -> ``()``; None stays None (not given)."""
     if text is None:
         return None
     try:
-        return tuple(float(t) for t in text.replace(" ", ",").split(",") if t)
+        return tuple(kind(t) for t in text.replace(" ", ",").split(",") if t)
     except ValueError:
-        raise ConfigError(f"--scales takes numbers separated by commas, got {text!r}") from None
+        raise ConfigError(f"{flag} takes {what} separated by commas, got {text!r}") from None
+
+
+def parse_scales(text: str | None) -> tuple[float, ...] | None:
+    """``"0.5,1.5"`` -> ``(0.5, 1.5)``; ``""`` -> ``()``; None stays None (not given)."""
+    return _parse_list(text, float, "--scales", "numbers")
 
 
 def parse_rotations(text: str | None) -> tuple[int, ...] | None:
-    """``"90,270"`` -> ``(90, 270)``; ``""`` -> ``()``; None stays None (not given)."""
-    if text is None:
-        return None
-    try:
-        return tuple(int(t) for t in text.replace(" ", ",").split(",") if t)
-    except ValueError:
-        raise ConfigError(f"--rotations takes clockwise angles separated by commas (90,270), got {text!r}") from None
+    """``"90,270"`` -> ``(90, 270)`` (clockwise degrees); ``""`` -> ``()``; None stays None."""
+    return _parse_list(text, int, "--rotations", "clockwise angles (90,270)")
 
 
 def one_line_errors(fn):
