@@ -233,3 +233,57 @@ def test_live_source_with_a_display_matrix_is_processed_upright(plain, tmp_path,
         assert got.shape == want.shape and np.abs(got.astype(int) - want).mean() < 4
     out = as_displayed(dst, tmp_path)
     assert out[0].shape == (64, 48, 3) and np.abs(out[0].astype(int) - shown[0]).mean() < 6
+
+
+# ----------------------------------------------------------------------------- orientation changing mid-video
+
+
+@pytest.fixture
+def upright_then_turned(tmp_path):
+    """MPEG-TS: 10 frames with no orientation, then 10 whose first carries an H.264
+    display-orientation SEI (later frames carry none: the SEI holds until the next one)."""
+    def make(rotate: int) -> Path:
+        a, b, ab = tmp_path / "a.ts", tmp_path / f"b{rotate}.ts", tmp_path / f"ab{rotate}.ts"
+        ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=15", "-frames:v", "10", "-c:v", "libx264",
+               "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts", a)
+        ffmpeg("-i", a, "-c", "copy", "-bsf:v", f"h264_metadata=display_orientation=insert:rotate={rotate}",
+               "-f", "mpegts", b)
+        listing = tmp_path / "list.txt"
+        listing.write_text(f"file '{a}'\nfile '{b}'\n")
+        ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-c", "copy", "-f", "mpegts", ab)  # one continuous stream
+        return ab
+    return make
+
+
+def test_a_turn_that_changes_the_shape_mid_file_fails_closed(upright_then_turned, tmp_path):
+    from veil.errors import UnsupportedMediaError
+
+    src = upright_then_turned(90)
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(UnsupportedMediaError, match="orientation changes"):
+        transcode_video(src, dst, lambda frames: frames, VideoConfig())
+    assert not dst.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_turn_that_keeps_the_shape_applies_from_its_frame_on(upright_then_turned, tmp_path):
+    src = upright_then_turned(180)
+    stored = list(read_frames(tmp_path / "a.ts"))
+    seen = []
+    transcode_video(src, tmp_path / "out.mp4", lambda frames: (seen.append(f.copy()) or f for f in frames),
+                    VideoConfig())
+    assert len(seen) == 20
+    for i, got in enumerate(seen):
+        want = stored[i % 10] if i < 10 else stored[i % 10][::-1, ::-1]  # upright, then upside down
+        assert np.abs(got.astype(int) - want).mean() < 4, i
+
+
+def test_a_live_source_turning_mid_stream_is_letterboxed(upright_then_turned, tmp_path):
+    from veil.io.stream import StreamOptions, anonymize_stream
+
+    src = upright_then_turned(90)
+    seen = []
+    stats = anonymize_stream(str(src), tmp_path / "out.mp4", lambda frames: (seen.append(f.copy()) or f for f in frames),
+                             VideoConfig(), StreamOptions(live=False, stall_timeout_s=5))
+    assert stats.frames_out == 20 and stats.resized == 10
+    assert {f.shape for f in seen} == {(48, 64, 3)}
+    assert seen[-1][:, :10].max() < 30 and seen[-1][:, 28:36].mean() > 30  # a portrait frame between black bars

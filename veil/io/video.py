@@ -21,7 +21,8 @@ Why it works the way it does:
   degrees, possibly mirrored) or, in older files, a ``rotate`` tag; in the stored pixels an
   upright face lies on its side, where detectors miss most of them (issue #10: a portrait
   clip leaked faces in up to 59 of 60 frames). Each frame is turned by its display matrix
-  (else the stream's: the first frame's, or the ``rotate`` tag) before ``process``
+  (else the last one seen, or the ``rotate`` tag; H.264 display-orientation SEI comes on
+  keyframes only) before ``process``
   (:mod:`veil.io.orientation`), so detection, head growth (upward on screen), tracking and
   the report's boxes are all in the frame the viewer sees. A matrix that is not a
   right-angle turn, or one that changes the frame's shape mid-video, is refused
@@ -438,7 +439,7 @@ class _Transcoder:
 
     def __init__(self, src: Path, inp, out, source: _Source, cfg: VideoConfig, codec: str, fmt: str):
         self.src, self.inp, self.out, self.info = src, inp, out, source.info
-        self.turn = source.orientation
+        self.turn = source.orientation  # the last display orientation seen (a frame may carry its own)
         self.vin = _video_stream(inp, src)
         self.tb = Fraction(self.vin.time_base)
         rate = self.info.fps
@@ -467,7 +468,7 @@ class _Transcoder:
         self.kept_end = 0  # end of the last kept frame, output pts units
         self.last_enc_pts: Optional[int] = None
         self.video_done = self.at_eof = False
-        self._warned_pts = self._warned_turn = False
+        self._warned_pts = False
 
     # -- the pass --------------------------------------------------------------------------
 
@@ -615,18 +616,16 @@ class _Transcoder:
 
     def _upright(self, frame: av.VideoFrame) -> np.ndarray:
         """The frame as RGB in display orientation (see the module docstring)."""
-        turn = frame_orientation(frame, self.vin.metadata, self.turn)
+        turn = frame_orientation(frame, self.vin.metadata, self.turn)  # a frame without a matrix keeps the last
         if turn != self.turn:
-            shape = turn.size(frame.width, frame.height)
-            if shape != (self.info.width, self.info.height):
+            if turn.size(frame.width, frame.height) != (self.info.width, self.info.height):
                 at = float(frame.time or 0)
                 raise UnsupportedMediaError(
                     f"{self.src}: display orientation changes at {at:.2f} s ({self.turn.describe()} -> "
                     f"{turn.describe()}), which changes the frame's shape; nothing written"
                 )
-            if not self._warned_turn:
-                log.warning("%s: display orientation changes mid-video; turning each frame by its own", self.src)
-                self._warned_turn = True
+            log.warning("%s: display orientation changes at %.2f s (%s)", self.src, float(frame.time or 0), turn.describe())
+            self.turn = turn
         rgb = frame.to_ndarray(format="rgb24", threads=1)
         return np.ascontiguousarray(turn.apply(rgb))
 
