@@ -108,6 +108,40 @@ def test_frames_reach_process_as_ffmpeg_displays_them(plain, tmp_path, name):
     assert np.abs(out[0].astype(int) - shown[0]).mean() < 6
 
 
+def test_every_turn_is_what_numpy_says_and_the_matrix_round_trips():
+    """All 8 orientations: apply() is the transpose-then-flips it claims, and the display
+    matrix FFmpeg would write for it (entries a, b, c, d) reads back as the same turn."""
+    import itertools
+
+    from veil.io.orientation import Orientation, orientation_from_matrix
+
+    a = np.random.default_rng(1).integers(0, 255, (5, 7, 3), np.uint8)
+    for t, r, c in itertools.product([False, True], repeat=3):
+        turn = Orientation(t, r, c)
+        v = a.swapaxes(0, 1) if t else a
+        v = v[::-1] if r else v
+        v = v[:, ::-1] if c else v
+        assert np.array_equal(turn.apply(a), v)
+        one = 1 << 16
+        if t:  # x' = c*y, y' = b*x
+            m = (0, -one if r else one, 0, -one if c else one, 0, 0, 0, 0, 1 << 30)
+        else:  # x' = a*x, y' = d*y
+            m = (-one if c else one, 0, 0, 0, -one if r else one, 0, 0, 0, 1 << 30)
+        assert orientation_from_matrix(m) == turn
+
+
+def test_a_matrix_that_is_not_a_right_angle_is_refused(plain, tmp_path):
+    from veil.errors import UnsupportedMediaError
+
+    src = tag(plain, tmp_path / "tilted.mp4", ["-display_rotation", "30"])
+    with pytest.raises(UnsupportedMediaError, match="right angle"):
+        probe_video(src)
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(UnsupportedMediaError, match="right angle"):
+        transcode_video(src, dst, lambda frames: frames, VideoConfig())
+    assert not dst.exists()
+
+
 def test_legacy_rotate_tag_is_applied(plain, tmp_path):
     """Files from older muxers carry a ``rotate`` tag (clockwise degrees) instead of a matrix."""
     src = tmp_path / "tagged.mkv"

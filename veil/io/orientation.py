@@ -70,6 +70,9 @@ class Orientation:
         """The frame as displayed (a new C-contiguous array unless upright)."""
         if self.upright:
             return rgb
+        turn = _CV2_ROTATE.get((self.transpose, self.flip_rows, self.flip_cols))
+        if turn is not None:  # one pass instead of two
+            return cv2.rotate(rgb, turn)
         out = cv2.transpose(rgb) if self.transpose else rgb
         if self.flip_rows or self.flip_cols:
             code = -1 if self.flip_rows and self.flip_cols else 0 if self.flip_rows else 1
@@ -83,6 +86,9 @@ class Orientation:
 
 
 UPRIGHT = Orientation()
+#: the pure turns OpenCV does in one pass: (transpose, flip_rows, flip_cols) -> cv2.rotate code
+_CV2_ROTATE = {(True, False, True): cv2.ROTATE_90_CLOCKWISE, (False, True, True): cv2.ROTATE_180,
+               (True, True, False): cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
 def orientation_from_rotation(degrees_cw: float) -> Orientation:
