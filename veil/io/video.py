@@ -22,9 +22,9 @@ Why it works the way it does:
   upright face lies on its side, where detectors miss most of them (issue #10: a portrait
   clip leaked faces in up to 59 of 60 frames). Each frame is turned by its display matrix
   (else the last one seen, or the ``rotate`` tag; H.264 display-orientation SEI comes on
-  keyframes only) before ``process``
-  (:mod:`veil.io.orientation`), so detection, head growth (upward on screen), tracking and
-  the report's boxes are all in the frame the viewer sees. A matrix that is not a
+  keyframes only) before ``process`` (:mod:`veil.io.orientation`), so detection, head
+  growth (upward on screen), tracking and the report's boxes are all in the frame the
+  viewer sees. A matrix that is not a
   right-angle turn, or one that changes the frame's shape mid-video, is refused
   (UnsupportedMediaError). The output is written *upright, without a display matrix*: it
   then plays the same in every player and container (.avi cannot hold a matrix; some
