@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from veil.cli.main import app
+from veil.config import RenderConfig
 from veil.eval.privacy_report import clopper_pearson, rate_text
 
 runner = CliRunner()
@@ -141,6 +142,7 @@ def test_report_is_consistent(default_run, deepface):
     assert base["matched"] == base["baseline_matched"] >= n - 1  # the attack works on the originals
     assert blur["default"] and blur["veil_filter"] == "blur"
     assert blur["matched"] == 0 and blur["matched_aligned"] == 0  # the default blur defeats it
+    assert base["redetected"] == n and blur["redetected"] == 0  # ... and veil no longer finds the face
     assert blur["mean_distance"] > base["mean_distance"] + 0.2
     assert data["target"] == {"filters": ["blur"], "rate": 0.0, "met": True}
     assert rep["summary"].startswith(f"Default blur: 0 of {n} pairs re-identified (0.0 %, 95 % CI 0–")
@@ -156,7 +158,7 @@ def test_report_has_no_face_pixels(default_run):
     assert "Skipped pairs" in md and "Protocol" in md and "Clopper-Pearson" in md
     assert set(rep["data"]["rows"][1]["pairs"][0]) == {  # names and distances only
         "file_x", "file_y", "distance", "matched", "distance_aligned", "matched_aligned", "baseline_distance",
-        "baseline_matched"}
+        "baseline_matched", "redetect_score", "redetected"}
 
 
 def test_allow_partial_reports_skipped_pairs(deepface, tmp_path):
@@ -173,3 +175,16 @@ def test_allow_partial_reports_skipped_pairs(deepface, tmp_path):
     assert data["rows"][1]["matched"] == 0
     md = (tmp_path / "r" / "privacy.md").read_text()
     assert "PARTIAL DATA" in md and "gone.jpg" in md
+
+
+def test_strength_sweep_reports_the_floor(deepface, tmp_path):
+    out = tmp_path / "sweep"
+    res = run("--pairs", deepface / "master.csv", "--limit", 2, "--filters", "pixelate", "--strengths", "0.1,0.6,1",
+              "--out", out, "-q")
+    assert res.exit_code == 0, res.output
+    rep = json.loads((out / "privacy.json").read_text())
+    (floor,) = rep["data"]["floors"]
+    assert floor["filter"] == "pixelate" and floor["enforced"] == RenderConfig(filter="pixelate").strength_floor
+    assert floor["failing"] == 0.1  # a tenth of the default is re-identified even on 2 pairs
+    assert "strength floor, pixelate" in res.output
+    assert (out / "privacy_strengths.png").is_file() and "privacy_strengths.png" in (out / "privacy.md").read_text()

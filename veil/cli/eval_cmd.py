@@ -79,13 +79,19 @@ def _print_privacy_summary(doc, paths, n_missing: int, seconds: float) -> None:
     from ..eval.privacy_report import rate_cell
     from ..report.document import fmt
 
-    rt = Table("filter", "matched", "rate (95 % CI)", "mean d", "aligned", box=box.SIMPLE_HEAD, pad_edge=False,
-               title="re-identification after anonymization")
+    rt = Table("filter", "matched", "rate (95 % CI)", "mean d", "aligned", "re-detected", box=box.SIMPLE_HEAD,
+               pad_edge=False, title="re-identification after anonymization")
     for r in doc.data["rows"]:
         rt.add_row(r["filter"] + ("" if r["strength"] == "-" else f" {r['strength']}"), f"{r['matched']}/{r['n']}",
-                   rate_cell(r["matched"], r["n"]), fmt(r["mean_distance"]), f"{r['matched_aligned']}/{r['n']}")
+                   rate_cell(r["matched"], r["n"]), fmt(r["mean_distance"]), f"{r['matched_aligned']}/{r['n']}",
+                   f"{r['redetected']}/{r['n']}")
     console.print(rt)
     console.print(doc.summary.split("\n\n")[0], markup=False, highlight=False)
+    for f in doc.data.get("floors", []):
+        console.print(f"strength floor, {f['filter']}: nothing re-identified from {f['measured']} up, nothing re-detected "
+                      f"from {f['redetect_free']} up, floor by the rule {f['recommended']}; veil enforces "
+                      f"{f['enforced']:g} ({'supported' if f['supported'] else 'NOT supported'} by this run)",
+                      markup=False, highlight=False)
     if n_missing:
         console.print(f"partial data: {n_missing} pair(s) skipped (missing images)", markup=False)
     console.print(f"report: {paths['md']}, {paths['html'].name}, {paths['json'].name} ({seconds:.0f} s)",

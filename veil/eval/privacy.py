@@ -23,6 +23,13 @@ A stronger attacker is reported alongside (``aligned``): it also knows the face'
 alignment, i.e. it reuses the 5 landmarks the shape predictor found on the *original* x
 instead of re-fitting them on the anonymized pixels.
 
+A second kind of attacker is veil's own detector (``redetected``): is the anonymized face
+still *found* as a face? The anonymized x goes through the evaluator's detector again; the
+best score of a detection overlapping the original box (IoU >= :data:`REDETECT_IOU`, lenient
+on purpose) is recorded, and the face counts as re-detected when that score reaches veil's
+operating threshold (``DetectConfig().threshold``). A face that is still detected is still
+face-shaped: a weak filter shows up here before it shows up in the descriptor distance.
+
 On ``reid/deepface`` (``master.csv``) the same-person pairs are the 38 rows with
 ``Decision == Yes``; a face is detected in every one of their images, so N = 38.
 
@@ -44,6 +51,7 @@ from ..identify.embedder import DLIB_MODELS, DLIB_THRESHOLD, DlibEmbedder  # the
 
 __all__ = [
     "MATCH_THRESHOLD",
+    "REDETECT_IOU",
     "DLIB_MODELS",
     "Pair",
     "PairResult",
@@ -58,6 +66,11 @@ __all__ = [
 
 #: dlib's standard decision threshold for its 128-d descriptor (same person below it).
 MATCH_THRESHOLD = DLIB_THRESHOLD
+#: a detection on the anonymized image is the same face when its box overlaps the original
+#: face box by at least this IoU (lenient: a blurred face's box drifts and grows)
+REDETECT_IOU = 0.3
+#: re-detection scores are recorded down to this score (0 = nothing found at all)
+REDETECT_MIN_SCORE = 0.05
 
 AnonymizeFn = Callable[[np.ndarray, Faces], np.ndarray]
 
@@ -106,6 +119,8 @@ class PairResult:
     matched_aligned: bool
     baseline_distance: float  # original x vs original y
     baseline_matched: bool
+    redetect_score: float = 0.0  # veil's best detection score on the anonymized x at the face (0: none)
+    redetected: bool = False  # ... at or above veil's operating threshold
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -118,6 +133,7 @@ class ReidResult:
     pairs: list[PairResult]
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (file_x, file_y, why)
     threshold: float = MATCH_THRESHOLD
+    redetect_threshold: float = 0.2  # veil's operating detection threshold when the run was made
 
     @property
     def n(self) -> int:
@@ -134,6 +150,14 @@ class ReidResult:
     @property
     def baseline_matched(self) -> int:
         return sum(p.baseline_matched for p in self.pairs)
+
+    @property
+    def redetected(self) -> int:
+        return sum(p.redetected for p in self.pairs)
+
+    @property
+    def max_redetect_score(self) -> float:
+        return float(max(p.redetect_score for p in self.pairs)) if self.pairs else float("nan")
 
     @property
     def rate(self) -> float:
@@ -166,7 +190,10 @@ class ReidResult:
             "min_distance": round(self.min_distance, 4),
             "baseline_matched": self.baseline_matched,
             "baseline_mean_distance": round(self.baseline_mean_distance, 4),
+            "redetected": self.redetected,
+            "max_redetect_score": round(self.max_redetect_score, 4),
             "threshold": self.threshold,
+            "redetect_threshold": self.redetect_threshold,
             "skipped": [list(s) for s in self.skipped],
             "pairs": [p.as_dict() for p in self.pairs],
         }
@@ -188,10 +215,12 @@ class ReidEvaluator:
     """
 
     def __init__(self, image_dir: str | Path, detector=None, embedder: DlibEmbedder | None = None,
-                 threshold: float = MATCH_THRESHOLD, min_score: float = 0.5):
+                 threshold: float = MATCH_THRESHOLD, min_score: float = 0.5,
+                 redetect_threshold: float | None = None):
+        from ..config import DetectConfig
+
         self.image_dir = Path(image_dir)
         if detector is None:
-            from ..config import DetectConfig
             from ..detect import build_detector
 
             detector = build_detector(DetectConfig(max_side=0), batch=1)
@@ -199,6 +228,7 @@ class ReidEvaluator:
         self.embedder = embedder or DlibEmbedder()
         self.threshold = threshold
         self.min_score = min_score
+        self.redetect_threshold = DetectConfig().threshold if redetect_threshold is None else redetect_threshold
         self._faces: dict[str, _Face | None] = {}
 
     def image(self, name: str) -> np.ndarray:
@@ -218,6 +248,16 @@ class ReidEvaluator:
                 desc = self.embedder.embed(rgb, box)
                 self._faces[name] = _Face(box, face, lm, desc, len(found))
         return self._faces[name]
+
+    def redetect_score(self, rgb: np.ndarray, box: np.ndarray) -> float:
+        """veil's best detection score at ``box`` in ``rgb`` (IoU >= REDETECT_IOU), 0 if none."""
+        from ..boxes import box_iou
+
+        found = self.detector.detect([rgb], REDETECT_MIN_SCORE)[0]
+        if not len(found):
+            return 0.0
+        near = box_iou(np.asarray(box, np.float64)[None], found.xyxy.astype(np.float64))[0] >= REDETECT_IOU
+        return float(found.scores[near].max()) if near.any() else 0.0
 
     def same_person_pairs(self, pairs: Iterable[Pair]) -> tuple[list[Pair], list[tuple[str, str, str]]]:
         """Same-person pairs with a face in both images, and the skipped ones with the reason."""
@@ -245,6 +285,7 @@ class ReidEvaluator:
             assert fxace is not None
             if anonymize_fn is None:
                 d_anon = d_al = None
+                found = float(fxace.faces.scores[0])  # the original face, found at >= min_score
             else:
                 rgb = self.image(fx)
                 anon = anonymize_fn(rgb.copy(), fxace.faces)
@@ -252,6 +293,7 @@ class ReidEvaluator:
                     raise ValueError("anonymize_fn must return an image of the input's shape, uint8")
                 d_anon = self.embedder.embed(anon, fxace.box)
                 d_al = self.embedder.embed(anon, fxace.landmarks)
+                found = self.redetect_score(anon, fxace.box)
                 del rgb, anon
             for p in group:
                 fy = self.face(p.file_y)
@@ -260,10 +302,11 @@ class ReidEvaluator:
                 dist = base if d_anon is None else float(np.linalg.norm(d_anon - fy.descriptor))
                 dist_al = base if d_al is None else float(np.linalg.norm(d_al - fy.descriptor))
                 results.append(PairResult(p.file_x, p.file_y, dist, dist < self.threshold, dist_al,
-                                          dist_al < self.threshold, base, base < self.threshold))
+                                          dist_al < self.threshold, base, base < self.threshold,
+                                          found, found >= self.redetect_threshold))
         order = {(p.file_x, p.file_y): i for i, p in enumerate(keep)}
         results.sort(key=lambda r: order[(r.file_x, r.file_y)])
-        return ReidResult(results, skipped, self.threshold)
+        return ReidResult(results, skipped, self.threshold, self.redetect_threshold)
 
 
 def reidentification_rate(pairs: Iterable[Pair], anonymize_fn: AnonymizeFn | None, image_dir: str | Path | None = None,

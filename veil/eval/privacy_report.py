@@ -4,7 +4,10 @@
 :class:`veil.report.document.Document`: a summary sentence per default filter with an exact
 (Clopper-Pearson) 95 % confidence interval, a table per filter and strength, the no-filter
 baseline, the pairs skipped and why, and a figure of rate and mean distance
-(:func:`rates_figure`). :func:`rate_table` and :func:`rates_figure` also serve
+(:func:`rates_figure`). When a filter is run at several strengths, :func:`strength_floors`
+finds the weakest strength from which on nothing is re-identified, and the report compares it
+with the floor veil enforces (``min_strength`` of the filter; weaker needs ``allow_weak``),
+with a figure of rate against strength (:func:`strengths_figure`). :func:`rate_table` and :func:`rates_figure` also serve
 ``bench/privacy_eval.py``.
 
 The report is about rates: it holds numbers and file names, never face pixels (no example
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -23,10 +27,12 @@ from ..report.document import Document, Figure, Table
 from .privacy import MATCH_THRESHOLD
 from .privacy_suite import VariantResult
 
-__all__ = ["clopper_pearson", "CI_METHOD", "rate_cell", "rate_text", "rate_table", "rates_figure", "build_report", "FIGURE"]
+__all__ = ["clopper_pearson", "CI_METHOD", "rate_cell", "rate_text", "rate_table", "rates_figure", "build_report", "FIGURE",
+           "Floor", "strength_floors", "strengths_figure", "SWEEP_FIGURE"]
 
 CI_METHOD = "exact Clopper-Pearson 95 % interval"
 FIGURE = "privacy_rates.png"
+SWEEP_FIGURE = "privacy_strengths.png"
 #: below this baseline rate the attack is too weak for a low rate after filtering to mean much
 BASELINE_MIN = 0.9
 
@@ -100,11 +106,14 @@ def rate_table(rows: Sequence[Mapping[str, Any]], title: str = "") -> Table:
         n = r["n"]
         strength = f"{r['strength']} (default)" if r.get("default") and r["strength"] != "-" else r["strength"]
         out.append([r["filter"], strength, n, r["matched"], rate_cell(r["matched"], n), r["mean_distance"],
-                    f"{r['matched_aligned']} / {n}", r["min_distance"]])
+                    f"{r['matched_aligned']} / {n}", r["min_distance"], f"{r.get('redetected', '–')} / {n}",
+                    r.get("max_redetect_score")])
     return Table(["filter", "strength", "pairs", "matched", "rate (95 % CI)", "mean distance",
-                  "matched, aligned attacker", "min distance"], out, title=title,
+                  "matched, aligned attacker", "min distance", "re-detected by veil", "max detector score"], out,
+                 title=title,
                  note=f"match: dlib descriptor distance < {MATCH_THRESHOLD}; CI: {CI_METHOD}; "
-                      "aligned attacker: also knows the original face's landmarks")
+                      "aligned attacker: also knows the original face's landmarks; re-detected: veil's detector still "
+                      "finds the anonymized face (score >= its operating threshold, box IoU >= 0.3)")
 
 
 _COLOURS = {"blur": "#1565c0", "pixelate": "#2e7d32", "solid": "#9e9e9e", None: "#616161"}
@@ -151,6 +160,111 @@ def rates_figure(rows: Sequence[Mapping[str, Any]], path: str | Path, colours: S
         ax.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+# -- strength sweep ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Floor:
+    """One filter's strength sweep, and the floor it calls for.
+
+    ``measured``: the weakest evaluated strength from which on (it and every stronger one) no
+    pair is re-identified by either attacker (None: even the strongest was). ``failing``: the
+    strongest strength still re-identified (None: none was). ``redetect_free``: the same as
+    ``measured`` for re-detection by veil's detector. ``recommended`` applies the rule of
+    docs/benchmarks.md 3.1: the next evaluated strength above ``measured`` (one step of margin:
+    the re-identification transition lies at least a step below), and no weaker than
+    ``redetect_free`` (veil itself no longer finds the face). ``enforced``: the floor veil
+    refuses to go below without ``allow_weak``.
+    """
+
+    filter: str
+    n: int
+    measured: float | None
+    failing: float | None
+    redetect_free: float | None
+    recommended: float | None
+    enforced: float
+
+    @property
+    def supported(self) -> bool:
+        """The enforced floor is at or above the recommended one."""
+        return self.recommended is not None and self.enforced >= self.recommended
+
+
+def _tail_start(points: Sequence[tuple[float, bool]]) -> tuple[float | None, float | None]:
+    """(weakest s with no failure at or above it, strongest failing s) from (strength, failed)."""
+    failing = [s for s, bad in points if bad]
+    worst = max(failing) if failing else None
+    ok = sorted(s for s, bad in points if not bad and (worst is None or s > worst))
+    return (ok[0] if ok else None), worst
+
+
+def _floor(name: str, vrs: Sequence[VariantResult], enforced: float) -> Floor:
+    strengths = sorted({vr.variant.strength for vr in vrs})
+    reid = [(vr.variant.strength, vr.result.matched + vr.result.matched_aligned > 0) for vr in vrs]
+    measured, failing = _tail_start(reid)
+    redetect_free = _tail_start([(vr.variant.strength, vr.result.redetected > 0) for vr in vrs])[0]
+    recommended = None
+    if measured is not None and measured != strengths[-1]:
+        recommended = strengths[strengths.index(measured) + 1]
+        recommended = None if redetect_free is None else max(recommended, redetect_free)
+    return Floor(name, vrs[0].result.n, measured, failing, redetect_free, recommended, enforced)
+
+
+def strength_floors(results: Sequence[VariantResult]) -> list[Floor]:
+    """Per veil filter evaluated at 3 or more strengths, its :class:`Floor`."""
+    from ..config import RenderConfig
+
+    by_filter: dict[str, list[VariantResult]] = {}
+    for vr in results:
+        if vr.variant.filter is not None and vr.variant.strength is not None:
+            by_filter.setdefault(vr.variant.filter, []).append(vr)
+    return [_floor(name, vrs, RenderConfig(filter=name).strength_floor) for name, vrs in by_filter.items()
+            if len({vr.variant.strength for vr in vrs}) >= 3]
+
+
+def _floor_text(f: Floor) -> str:
+    def at(s: float | None) -> str:
+        return "no strength evaluated" if s is None else f"{s:g}"
+
+    text = f"{f.filter}: 0 of {f.n} pairs re-identified by either attacker from strength {at(f.measured)} up"
+    text += f" ({rate_text(0, f.n)} at each)" if f.measured is not None else ""
+    text += (f", still re-identified at {f.failing:g}" if f.failing is not None
+             else ", no strength evaluated was re-identified")
+    text += f"; veil's detector no longer finds any anonymized face from {at(f.redetect_free)} up. "
+    text += f"Floor by the rule (one step above {at(f.measured)}, and no re-detection): {at(f.recommended)}. "
+    text += (f"veil refuses strengths below {f.enforced:g} without --allow-weak: "
+             + ("supported by this run." if f.supported else "NOT supported by this run: raise the floor, or sweep "
+                                                           "more strengths."))
+    return text
+
+
+def strengths_figure(rows: Sequence[Mapping[str, Any]], floors: Sequence[Floor], path: str | Path) -> Path:
+    """Re-identification and re-detection rate against strength, one panel per filter."""
+    from ..report.plots import _save, pyplot
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(floors), figsize=(5.2 * len(floors), 3.8), squeeze=False)
+    for ax, f in zip(axes[0], floors):
+        rs = sorted((r for r in rows if r.get("veil_filter") == f.filter and r.get("veil_strength") is not None),
+                    key=lambda r: r["veil_strength"])
+        x = np.array([r["veil_strength"] for r in rs])
+        n = np.array([max(r["n"], 1) for r in rs], float)
+        ci = np.array([clopper_pearson(r["matched"], r["n"]) for r in rs])
+        ax.fill_between(x, ci[:, 0], ci[:, 1], color=_COLOURS.get(f.filter, "#6a1b9a"), alpha=0.15, label="95 % CI")
+        ax.plot(x, np.array([r["matched"] for r in rs]) / n, "o-", color=_COLOURS.get(f.filter), label="re-identified")
+        ax.plot(x, np.array([r["matched_aligned"] for r in rs]) / n, "s--", color=_COLOURS.get(f.filter), alpha=0.6,
+                label="... aligned attacker")
+        ax.plot(x, np.array([r["redetected"] for r in rs]) / n, "^:", color="#b00020", label="re-detected by veil")
+        ax.axvline(f.enforced, color="k", lw=1, label=f"veil's floor {f.enforced:g}")
+        ax.set_xlabel(f"{f.filter} strength (1 = default)")
+        ax.set_ylabel(f"share of {f.n} same-person pairs")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title(f"{f.filter}: weaker than the floor is refused", fontsize=10)
     fig.tight_layout()
     return _save(fig, Path(path))
 
@@ -239,6 +353,20 @@ def build_report(results: Sequence[VariantResult], folder: str | Path, *, pairs_
             tables=[rate_table(rows)],
             figures=[Figure(fig_path.name, "Re-identification rate (95 % CI) and mean distance per filter and "
                                            "strength")])
+    floors = strength_floors(results)
+    if floors:
+        sweep = strengths_figure(rows, floors, folder / SWEEP_FIGURE)
+        doc.add("Strength floor",
+                "Per filter, the weakest strength from which on no pair is re-identified (by either attacker, at "
+                "that strength and every stronger one evaluated), and from which on veil's own detector no longer "
+                "finds the anonymized face (a second attacker: a face it finds is still face-shaped). With 0 of "
+                f"{n} pairs the true rate is only bounded below {_pct(clopper_pearson(0, n)[1]) if n else '–'} % "
+                "(95 %), and a better recognizer than dlib's moves the transition up, so the floor keeps a margin: "
+                "one evaluated step above the weakest strength with no re-identification, and no weaker than the "
+                "weakest strength with no re-detection.\n\n"
+                + "\n\n".join(_floor_text(f) for f in floors),
+                figures=[Figure(sweep.name, "Re-identification (95 % CI) and re-detection rate against strength; "
+                                            "the vertical line is the floor veil enforces")])
     weak = n > 0 and base_rate < BASELINE_MIN
     doc.add("Baseline (no anonymization)",
             f"On the original photos the attack matches {res0.baseline_matched} of {n} pairs "
@@ -279,6 +407,7 @@ def build_report(results: Sequence[VariantResult], folder: str | Path, *, pairs_
         "threshold": MATCH_THRESHOLD,
         "ci": CI_METHOD,
         "target": {"filters": [vr.variant.filter for vr in target], "rate": 0.0, "met": target_met},
+        "floors": [{**f.__dict__, "supported": f.supported} for f in floors],
         "rows": rows,
     }
     doc.meta = dict(meta or {})

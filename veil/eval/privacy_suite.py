@@ -81,11 +81,14 @@ class VariantResult:
 
 
 def veil_fn(name: str, strength: float = 1.0, **kw: Any) -> AnonymizeFn:
-    """veil's filter ``name`` at ``strength`` (other :class:`RenderConfig` fields at their defaults)."""
+    """veil's filter ``name`` at ``strength`` (other :class:`RenderConfig` fields at their defaults).
+
+    Strengths below the product's floor are allowed here: measuring them is how the floor is set.
+    """
     from ..config import RenderConfig
     from ..render import build_filter
 
-    flt = build_filter(RenderConfig(filter=name, strength=strength, **kw))
+    flt = build_filter(RenderConfig(filter=name, strength=strength, allow_weak=True, **kw))
     return lambda rgb, faces: flt.apply(rgb, faces)
 
 
