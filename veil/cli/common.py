@@ -14,7 +14,8 @@ from ..errors import ConfigError, VeilError
 from ..render import FILTERS
 from .progress import err_console
 
-__all__ = ["PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName", "build", "one_line_errors", "parse_rotations", "parse_scales"]
+__all__ = ["PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName", "build", "warn_not_hiding",
+           "one_line_errors", "parse_rotations", "parse_scales"]
 
 
 def _choices(name: str, values) -> type[enum.Enum]:
@@ -38,6 +39,14 @@ def build(preset, **overrides):
     from ..api import Anonymizer
 
     return Anonymizer(preset=_value(preset), **{k: _value(v) for k, v in overrides.items() if v is not None})
+
+
+def warn_not_hiding(anon) -> bool:
+    """Warn on stderr when the filter leaves faces visible (none, debug); True if it hides them."""
+    if anon.pipeline.anonymizes:
+        return True
+    err_console.print(f"[bold yellow]warning:[/] --filter {anon.config.render.filter} does not anonymize: faces stay visible")
+    return False
 
 
 def _parse_list(text: str | None, kind: type, flag: str, what: str) -> tuple | None:

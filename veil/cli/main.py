@@ -15,7 +15,8 @@ import typer
 
 from ..config import PRESETS
 from ..render import FILTERS
-from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors, parse_rotations, parse_scales
+from .common import (DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors, parse_rotations,
+                     parse_scales, warn_not_hiding)
 from .data_cmd import data_app
 from .eval_cmd import eval_app
 from .gallery_cmd import gallery_app
@@ -59,7 +60,10 @@ def anonymize(
     head: Optional[bool] = typer.Option(None, "--head/--face-only", rich_help_panel=_RENDER,
                                         help="Grow masks over the head: hair, and the back of turned heads (default on)."),
     feather: Optional[float] = typer.Option(None, help="Soft edge, fraction of mask size, outside the mask (default 0).", rich_help_panel=_RENDER),
-    strength: Optional[float] = typer.Option(None, help="Blur/pixelate strength relative to the default (default 1.0).", rich_help_panel=_RENDER),
+    strength: Optional[float] = typer.Option(None, help="Blur/pixelate strength relative to the default (default 1.0); "
+                                             "below the filter's measured floor faces stay recognisable: refused.", rich_help_panel=_RENDER),
+    allow_weak: Optional[bool] = typer.Option(None, "--allow-weak", rich_help_panel=_RENDER,
+                                              help="Accept a --strength below the filter's floor, with a warning."),
     threshold: Optional[float] = typer.Option(None, help="Detection score threshold.", rich_help_panel=_DETECT),
     max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px); 0 = native.", rich_help_panel=_DETECT),
     tile: Optional[bool] = typer.Option(None, "--tile/--no-tile", help="Also detect on full-resolution tiles.", rich_help_panel=_DETECT),
@@ -103,15 +107,14 @@ def anonymize(
 ) -> None:
     """Detect faces and hide them. Output keeps format, resolution, frame rate and audio."""
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
-                  feather=feather, strength=strength, threshold=threshold, max_side=max_side, tile=tile,
+                  feather=feather, strength=strength, allow_weak=allow_weak, threshold=threshold, max_side=max_side, tile=tile,
                   device=device, detector=detector, low_light=low_light, low_light_bright_end=low_light_bright_end,
                   scales=parse_scales(scales), flip=flip, rotations=parse_rotations(rotations), codec=codec, crf=crf, encoder_preset=encoder_preset,
                   copy_audio=audio, start=start, end=end, keep_metadata=keep_metadata,
                   only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
                   depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,
                   spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file)
-    if not anon.pipeline.anonymizes:
-        err_console.print(f"[bold yellow]warning:[/] --filter {anon.config.render.filter} does not anonymize: faces stay visible")
+    hides = warn_not_hiding(anon)
     try:
         if input.is_dir():
             items = tree_progress(anon, input, output, overwrite, skip_existing, quiet)
@@ -120,19 +123,21 @@ def anonymize(
     finally:
         if report is not None:
             anon.write_report(report)
-    _summary(items, quiet)
+    _summary(items, quiet, hides)
     if any(it.status == "error" for it in items):
         raise typer.Exit(3)
 
 
-def _summary(items, quiet: bool) -> None:
+def _summary(items, quiet: bool, hides: bool = True) -> None:
     ok = [i for i in items if i.status == "ok"]
     bad = [i for i in items if i.status == "error"]
     skipped = [i for i in items if i.status == "skipped"]
-    faces = sum(i.counts["anonymized"] for i in ok)
     if not quiet:
-        console.print(f"{len(ok)} file(s) anonymized ({faces} face detections hidden), "
-                      f"{len(skipped)} skipped, {len(bad)} failed")
+        if hides:
+            done = f"{len(ok)} file(s) anonymized ({sum(i.counts['anonymized'] for i in ok)} face detections hidden)"
+        else:  # none / debug: the report counts nothing as anonymized either
+            done = f"{len(ok)} file(s) written ({sum(i.counts['faces'] for i in ok)} face detections found, NOT hidden)"
+        console.print(f"{done}, {len(skipped)} skipped, {len(bad)} failed")
         if len(items) == 1 and ok:
             console.print(f"-> {ok[0].output}")
     for i in bad:

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import FilterName, PresetName, build, one_line_errors
+from .common import FilterName, PresetName, build, one_line_errors, warn_not_hiding
 from .progress import console
 
 
@@ -20,6 +20,9 @@ def stream(
     preset: PresetName = typer.Option("balanced", help="Settings preset."),
     filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", help="How faces are hidden (default blur)."),
     color: Optional[str] = typer.Option(None, help="Colour for --filter solid."),
+    strength: Optional[float] = typer.Option(None, help="Blur/pixelate strength relative to the default (default 1.0); "
+                                             "below the filter's measured floor faces stay recognisable: refused."),
+    allow_weak: Optional[bool] = typer.Option(None, "--allow-weak", help="Accept a --strength below the filter's floor, with a warning."),
     threshold: Optional[float] = typer.Option(None, help="Detection score threshold."),
     max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px)."),
     detect_every: Optional[int] = typer.Option(None, help="Run the detector every k-th frame (tracking in between)."),
@@ -39,8 +42,9 @@ def stream(
     """Anonymize a live stream. Ctrl-C once: finish cleanly; twice: abort."""
     from ..io.stream import StreamOptions
 
-    anon = build(preset, filter=filter, color=color, threshold=threshold, max_side=max_side, detect_every=detect_every,
-                 spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file)
+    anon = build(preset, filter=filter, color=color, strength=strength, allow_weak=allow_weak, threshold=threshold,
+                 max_side=max_side, detect_every=detect_every, spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file)
+    done = "anonymized" if warn_not_hiding(anon) else "written, faces NOT hidden"
     opts = StreamOptions(max_latency_s=max_latency, reconnect=reconnect, stall_timeout_s=stall_timeout,
                          output_format=format, live=live)
     stop = threading.Event()
@@ -61,7 +65,7 @@ def stream(
     def on_frame(n: int) -> None:
         shown["n"] = n
         if not quiet and n % 100 == 0:
-            console.print(f"{n} frames anonymized", highlight=False)
+            console.print(f"{n} frames {done}", highlight=False)
 
     try:
         item = anon.stream(source, output, opts, on_frame=on_frame, stop=stop)
@@ -72,5 +76,5 @@ def stream(
             anon.write_report(report)
     s = item.extra.get("stream", {})
     if not quiet:
-        console.print(f"{s.get('frames_out', 0)} frames anonymized, {s.get('dropped', 0)} dropped before processing, "
+        console.print(f"{s.get('frames_out', 0)} frames {done}, {s.get('dropped', 0)} dropped before processing, "
                       f"{s.get('reconnects', 0)} reconnection(s), ended: {s.get('ended')}")

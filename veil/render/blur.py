@@ -14,15 +14,20 @@ import numpy as np
 
 from .base import MaskedFilter
 
-__all__ = ["Blur", "SIGMA_PER_SIZE"]
+__all__ = ["Blur", "SIGMA_PER_SIZE", "MIN_STRENGTH"]
 
 #: Gaussian sigma as a fraction of the mask's long side, at strength 1.
 SIGMA_PER_SIZE = 0.12
+#: Floor of ``strength``, measured with ``veil eval privacy --strengths ...``: below it faces
+#: were re-identified, or still found by veil's detector (docs/benchmarks.md 3.1).
+MIN_STRENGTH = 0.8
 _WORK_SIGMA = 2.0  # sigma in pixels at the working (downsampled) resolution
 
 
 class Blur(MaskedFilter):
     name = "blur"
+    #: weakest strength allowed without ``allow_weak``: see :data:`MIN_STRENGTH`
+    min_strength = MIN_STRENGTH
 
     def fill(self, roi: np.ndarray, size: float) -> np.ndarray:
         h, w = roi.shape[:2]

@@ -12,14 +12,19 @@ import numpy as np
 
 from .base import MaskedFilter
 
-__all__ = ["Pixelate", "BLOCKS_ACROSS"]
+__all__ = ["Pixelate", "BLOCKS_ACROSS", "MIN_STRENGTH"]
 
 #: Blocks across the mask's long side at strength 1 (strength 2 halves it).
 BLOCKS_ACROSS = 6.0
+#: Floor of ``strength``, measured with ``veil eval privacy --strengths ...``: below it faces
+#: were re-identified, or still found by veil's detector (docs/benchmarks.md 3.1).
+MIN_STRENGTH = 0.6
 
 
 class Pixelate(MaskedFilter):
     name = "pixelate"
+    #: weakest strength allowed without ``allow_weak``: see :data:`MIN_STRENGTH`
+    min_strength = MIN_STRENGTH
 
     def fill(self, roi: np.ndarray, size: float) -> np.ndarray:
         h, w = roi.shape[:2]

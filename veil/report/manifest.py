@@ -5,6 +5,10 @@ with which model (name and sha256) and settings, which faces were found where, a
 each was anonymized and why. Inputs and outputs are identified by sha256 so that the report
 can later prove which output came from which input. It never contains pixels, crops or
 embeddings: only geometry, scores and decisions.
+
+"anonymized" means *hidden in the output*: with a filter that does not anonymize (``none``,
+``debug``) no face is counted as anonymized, whatever the policy decided, and each face's
+reason says it was left visible (:attr:`ItemReport.hides`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from typing import Any
 
 from ..faces import Faces
 
-__all__ = ["ItemReport", "RunReport"]
+__all__ = ["ItemReport", "RunReport", "NOT_HIDDEN"]
+
+#: appended to a face's reason when the policy said anonymize but the filter does not hide
+NOT_HIDDEN = "; NOT hidden: the filter does not anonymize"
 
 
 @dataclass
@@ -35,12 +42,18 @@ class ItemReport:
     frames: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    hides: bool = True  # False when the filter leaves faces visible (none, debug): nothing counts as anonymized
 
     def add_frame(self, index: int, faces: Faces, time_s: float | None = None) -> None:
         rec: dict[str, Any] = {"index": index}
         if time_s is not None:
             rec["time_s"] = round(time_s, 4)
         rec["faces"] = faces.records()
+        if not self.hides:
+            for face in rec["faces"]:
+                if face["anonymized"]:
+                    face["anonymized"] = False
+                    face["reason"] += NOT_HIDDEN
         self.frames.append(rec)
 
     @property
@@ -69,8 +82,10 @@ class RunReport:
     items: list[ItemReport] = field(default_factory=list)
     started: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     timings: dict[str, Any] = field(default_factory=dict)
+    hides: bool = True  # the run's filter hides faces (False for none, debug); passed on to every item
 
     def add(self, item: ItemReport) -> ItemReport:
+        item.hides = self.hides
         self.items.append(item)
         return item
 
@@ -96,6 +111,7 @@ class RunReport:
                 "platform": platform.platform(terse=True),
                 "model": self.model,
                 "settings": self.settings,
+                "faces_hidden": self.hides,
                 "totals": self.totals,
                 "timings": self.timings,
             },
