@@ -122,8 +122,8 @@ class RenderConfig(_Frozen):
 
     def weak_message(self) -> str:
         floor = self.strength_floor
-        return (f"--strength {self.strength:g} is below the {self.filter} floor {floor:g}: faces stay recognisable "
-                f"(docs/benchmarks.md 3.1)")
+        return (f"--strength {self.strength:g} is below the {self.filter} floor {floor:g}: faces may stay recognisable "
+                f"or detectable (docs/benchmarks.md 3.1)")
 
     @model_validator(mode="after")
     def _check_strength_floor(self) -> "RenderConfig":

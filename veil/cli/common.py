@@ -14,8 +14,8 @@ from ..errors import ConfigError, VeilError
 from ..render import FILTERS
 from .progress import err_console
 
-__all__ = ["PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName", "build", "warn_not_hiding",
-           "one_line_errors", "parse_rotations", "parse_scales"]
+__all__ = ["STRENGTH_HELP", "ALLOW_WEAK_HELP", "PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName",
+           "build", "warn_not_hiding", "one_line_errors", "parse_rotations", "parse_scales"]
 
 
 def _choices(name: str, values) -> type[enum.Enum]:
@@ -28,6 +28,13 @@ FilterName = _choices("FilterName", FILTERS)
 DetectorName = _choices("DetectorName", DETECTORS)
 DeviceName = _choices("DeviceName", ["auto", "cpu", "cuda", "tensorrt", "openvino"])
 ShapeName = _choices("ShapeName", ["ellipse", "box"])
+
+
+#: ``--strength`` / ``--allow-weak`` help, the floors read from the filters (docs/benchmarks.md 3.1)
+STRENGTH_HELP = ("Blur/pixelate strength relative to the default (default 1.0); below the filter's measured floor ("
+                 + ", ".join(f"{n} {c.min_strength:g}" for n, c in FILTERS.items() if getattr(c, "min_strength", 0))
+                 + ") refused without --allow-weak.")
+ALLOW_WEAK_HELP = "Accept a --strength below the filter's floor (faces may stay recognisable), with a warning."
 
 
 def _value(choice):

@@ -15,8 +15,8 @@ import typer
 
 from ..config import PRESETS
 from ..render import FILTERS
-from .common import (DetectorName, DeviceName, FilterName, PresetName, ShapeName, build, one_line_errors, parse_rotations,
-                     parse_scales, warn_not_hiding)
+from .common import (ALLOW_WEAK_HELP, STRENGTH_HELP, DetectorName, DeviceName, FilterName, PresetName, ShapeName, build,
+                     one_line_errors, parse_rotations, parse_scales, warn_not_hiding)
 from .data_cmd import data_app
 from .eval_cmd import eval_app
 from .gallery_cmd import gallery_app
@@ -60,10 +60,9 @@ def anonymize(
     head: Optional[bool] = typer.Option(None, "--head/--face-only", rich_help_panel=_RENDER,
                                         help="Grow masks over the head: hair, and the back of turned heads (default on)."),
     feather: Optional[float] = typer.Option(None, help="Soft edge, fraction of mask size, outside the mask (default 0).", rich_help_panel=_RENDER),
-    strength: Optional[float] = typer.Option(None, help="Blur/pixelate strength relative to the default (default 1.0); "
-                                             "below the filter's measured floor faces stay recognisable: refused.", rich_help_panel=_RENDER),
+    strength: Optional[float] = typer.Option(None, help=STRENGTH_HELP, rich_help_panel=_RENDER),
     allow_weak: Optional[bool] = typer.Option(None, "--allow-weak", rich_help_panel=_RENDER,
-                                              help="Accept a --strength below the filter's floor, with a warning."),
+                                              help=ALLOW_WEAK_HELP),
     threshold: Optional[float] = typer.Option(None, help="Detection score threshold.", rich_help_panel=_DETECT),
     max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px); 0 = native.", rich_help_panel=_DETECT),
     tile: Optional[bool] = typer.Option(None, "--tile/--no-tile", help="Also detect on full-resolution tiles.", rich_help_panel=_DETECT),

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import FilterName, PresetName, build, one_line_errors, warn_not_hiding
+from .common import ALLOW_WEAK_HELP, STRENGTH_HELP, FilterName, PresetName, build, one_line_errors, warn_not_hiding
 from .progress import console
 
 
@@ -20,9 +20,8 @@ def stream(
     preset: PresetName = typer.Option("balanced", help="Settings preset."),
     filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", help="How faces are hidden (default blur)."),
     color: Optional[str] = typer.Option(None, help="Colour for --filter solid."),
-    strength: Optional[float] = typer.Option(None, help="Blur/pixelate strength relative to the default (default 1.0); "
-                                             "below the filter's measured floor faces stay recognisable: refused."),
-    allow_weak: Optional[bool] = typer.Option(None, "--allow-weak", help="Accept a --strength below the filter's floor, with a warning."),
+    strength: Optional[float] = typer.Option(None, help=STRENGTH_HELP),
+    allow_weak: Optional[bool] = typer.Option(None, "--allow-weak", help=ALLOW_WEAK_HELP),
     threshold: Optional[float] = typer.Option(None, help="Detection score threshold."),
     max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px)."),
     detect_every: Optional[int] = typer.Option(None, help="Run the detector every k-th frame (tracking in between)."),
