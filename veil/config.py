@@ -91,7 +91,7 @@ class RenderConfig(_Frozen):
     feather: float = Field(0.0, ge=0.0, le=0.5, description="soft edge width as a fraction of the mask size")
     strength: float = Field(1.0, gt=0.0, le=10.0, description="filter strength relative to the default (1.0); "
                             "below the filter's measured floor (veil.render: min_strength) only with allow_weak")
-    allow_weak: bool = Field(False, description="accept a strength below the filter's floor, where faces stay "
+    allow_weak: bool = Field(False, description="accept a strength below the filter's floor, where faces may stay "
                              "recognisable (a warning is logged); see docs/benchmarks.md 3.1")
     color: str = Field("#000000", description="solid fill colour, '#rrggbb' or a CSS name")
     image: Optional[Path] = Field(None, description="replacement image (PNG with alpha) for the image filter")
