@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,21 @@ def data_dir() -> Path:
             pytest.fail(f"evaluation data not found at {root} (set VEIL_DATA)")
         pytest.skip(f"evaluation data not found at {root}")
     return root
+
+
+@pytest.fixture
+def default_signals():
+    """SIGINT raising KeyboardInterrupt and SIGTERM at its default action, in this process for
+    the test's duration, whatever was inherited: ``nohup`` and background jobs start with
+    SIGINT ignored, and an ignored signal stays ignored across fork and exec. Children started
+    meanwhile therefore begin with both at their default action too (exec resets handled
+    signals to the default), so a test of signal handling does not depend on how it was run."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

@@ -171,13 +171,14 @@ def ffmpeg_tcp_server(procs, port: int, seconds: float = 8, size: str = "320x240
 
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory) -> dict[str, Path]:
-    """Small MPEG-TS clips: a (320x240, 30 frames), b (240x320, 15 frames), a+b concatenated."""
+    """Small MPEG-TS clips at 15 fps: a (320x240, 30 frames), b (240x320, 15 frames), a+b
+    concatenated; and slow (320x240, 300 frames at 1 fps: 299 s of timestamps, 1.3 MB)."""
     d = tmp_path_factory.mktemp("stream_clips")
 
-    def make(name, size, frames, pattern="testsrc"):
+    def make(name, size, frames, pattern="testsrc", rate=15):
         path = d / name
         subprocess.run(
-            [FFMPEG, "-y", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", f"{pattern}=size={size}:rate=15",
+            [FFMPEG, "-y", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", f"{pattern}=size={size}:rate={rate}",
              "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-pix_fmt", "yuv420p",
              "-f", "mpegts", str(path)],
             check=True, timeout=60,
@@ -188,7 +189,8 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     b = make("b.ts", "240x320", 15, "smptebars")
     both = d / "a_then_b.ts"
     both.write_bytes(a.read_bytes() + b.read_bytes())
-    return {"a": a, "b": b, "a_then_b": both}
+    slow = make("slow.ts", "320x240", 300, rate=1)
+    return {"a": a, "b": b, "a_then_b": both, "slow": slow}
 
 
 def fifo_fed(tmp_path: Path, chunks: list[bytes], delay: float = 0.0) -> tuple[Path, threading.Thread]:
@@ -651,14 +653,21 @@ def test_stalled_pipe_is_a_clear_error(tmp_path, clips):
 
 
 def test_live_pipe_faster_than_real_time_warns(tmp_path, clips, caplog):
-    """A whole file dumped into a 'live' pipe with slow processing: frames are dropped and a
-    warning says to use live=False."""
-    pipe, feeder = fifo_fed(tmp_path, [clips["a"].read_bytes() * 3])
+    """A whole file dumped into a 'live' pipe: frames are dropped and a warning says to use
+    live=False. Nothing here depends on speed: the clip's timestamps span 299 s (1 fps) and
+    it arrives in the seconds it takes to read; ``process`` waits until the writer has put
+    the whole file into the pipe, so the queue (7 frames) overflows whatever the load."""
+    pipe, feeder = fifo_fed(tmp_path, [clips["slow"].read_bytes()])
+
+    def after_the_dump(frames):
+        feeder.join(60)  # the reader has taken all but the last pipe buffer (64 KiB: ~15 frames)
+        return Stamper()(frames)
+
     with caplog.at_level(logging.WARNING, logger="veil"):
-        stats = anonymize_stream(str(pipe), tmp_path / "o.ts", Stamper(delay=0.05), CFG,
-                                 StreamOptions(max_latency_s=0.2))  # fmt: skip
-    feeder.join(5)
-    assert stats.dropped > 0 and stats.frames_out < 90
+        stats = anonymize_stream(str(pipe), tmp_path / "o.ts", after_the_dump, CFG,
+                                 StreamOptions(max_latency_s=5.0))  # fmt: skip
+    assert not feeder.is_alive()
+    assert stats.dropped_overflow > 100 and stats.frames_out + stats.dropped == stats.frames_in == 300
     assert any("faster than real time" in r.getMessage() for r in caplog.records)
     check_all_stamped(decode_all(str(tmp_path / "o.ts")), stats.frames_out)
 
@@ -671,6 +680,7 @@ def test_keyboard_interrupt_keeps_a_finalized_file(tmp_path, clips):
     with pytest.raises(KeyboardInterrupt) as info:
         anonymize_stream(str(pipe), dst, Stamper(interrupt_at=20), CFG, StreamOptions(live=False))
     assert info.value.stream_stats.ended == "interrupted"
+    assert info.value.outcome == f"the 20 frame(s) anonymized before it were kept in {dst}"
     check_all_stamped(decode_all(str(dst)), 20)
     assert not list(tmp_path.glob(".*.part*"))
 
@@ -691,11 +701,12 @@ def test_error_in_process_before_any_frame_leaves_nothing(tmp_path, clips):
 # ----------------------------------------------------------------------------- child processes: stdin/stdout, Ctrl-C
 
 HELPER = r"""
-import json, logging, sys
-sys.path.insert(0, sys.argv[1])
+import json, logging, os, sys
+sys.path[:0] = [sys.argv[1], os.path.dirname(sys.argv[1])]  # test_stream, and this checkout's veil
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
 from test_stream import CFG, Stamper
 from veil.errors import VeilError
+from veil.io.interrupts import exit_status, terminate_as_interrupt
 from veil.io.stream import StreamOptions, anonymize_stream
 
 src, dst, opts = sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
@@ -705,12 +716,14 @@ def on_frame(n):
         print(f"FRAME {n}", file=sys.stderr, flush=True)
 
 try:
-    stats = anonymize_stream(src, dst, Stamper(), CFG, StreamOptions(**opts), on_frame=on_frame)
+    with terminate_as_interrupt():  # as the CLI does
+        stats = anonymize_stream(src, dst, Stamper(), CFG, StreamOptions(**opts), on_frame=on_frame)
 except VeilError as exc:
     print(f"ERROR {exc}", file=sys.stderr)
     sys.exit(exc.exit_code)
-except KeyboardInterrupt:
-    sys.exit(130)
+except KeyboardInterrupt as exc:
+    print(f"INTERRUPTED {exc.outcome}", file=sys.stderr)
+    sys.exit(exit_status(exc))
 print("STATS " + json.dumps({"frames_out": stats.frames_out, "dropped": stats.dropped,
                              "width": stats.width, "height": stats.height}), file=sys.stderr)
 """
@@ -761,9 +774,11 @@ def test_garbage_on_stdin_exits_nonzero_with_one_line(tmp_path):
     assert veil.stdout == b""
 
 
-def test_ctrl_c_finalizes_the_file(tmp_path, procs):
-    """A real SIGINT to a child recording a live TCP stream to .mp4: exit code 130, and the
-    file is complete and playable."""
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_and_sigterm_finalize_the_file(tmp_path, procs, default_signals, signum, status):
+    """A real SIGINT / SIGTERM to a child recording a live TCP stream to .mp4: exit status
+    128 + signal, and the file is complete and playable (SIGTERM used to kill the child and
+    leave only the hidden .part file)."""
     port = free_port()
     ffmpeg_tcp_server(procs, port, seconds=10)
     dst = tmp_path / "rec.mp4"
@@ -776,11 +791,13 @@ def test_ctrl_c_finalizes_the_file(tmp_path, procs):
         if line.startswith("FRAME 20") or not line:
             break
     assert line.startswith("FRAME 20"), line + veil.stderr.read().decode()
-    veil.send_signal(signal.SIGINT)
-    assert veil.wait(timeout=20) == 130, veil.stderr.read().decode()
+    veil.send_signal(signum)
+    assert veil.wait(timeout=20) == status, veil.stderr.read().decode()
     frames = decode_all(str(dst))
     assert len(frames) >= 20
     check_all_stamped(frames)
+    said = veil.stderr.read().decode().split("INTERRUPTED ", 1)[1].strip()
+    assert said == f"the {len(frames)} frame(s) anonymized before it were kept in {dst}"
     assert not list(tmp_path.glob(".*.part*"))
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import enum
 import functools
+import signal
 
 import typer
 
 from ..config import PRESETS
 from ..detect import DETECTORS
 from ..errors import ConfigError, VeilError
+from ..io.interrupts import exit_status, signal_label
 from ..render import FILTERS
 from .progress import err_console
 
@@ -77,7 +79,8 @@ def parse_rotations(text: str | None) -> tuple[int, ...] | None:
 
 
 def one_line_errors(fn):
-    """Print VeilErrors as one line and exit with their code; Ctrl-C exits 130."""
+    """Print VeilErrors as one line and exit with their code; an interruption (Ctrl-C, or
+    SIGTERM: see :mod:`veil.io.interrupts`) says what it left and exits 130 / 143."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -86,8 +89,11 @@ def one_line_errors(fn):
         except VeilError as exc:
             err_console.print(f"veil: error: {exc}", markup=False, highlight=False)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("veil: interrupted; no partial output was written")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            # writers of files remove their temporary file; a live run says what it kept
+            outcome = getattr(exc, "outcome", "no partial output was written")
+            label = signal_label(getattr(exc, "signum", signal.SIGINT))
+            err_console.print(f"veil: interrupted ({label}); {outcome}", markup=False, highlight=False)
+            raise typer.Exit(exit_status(exc)) from None
 
     return wrapper

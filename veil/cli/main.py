@@ -1,8 +1,9 @@
 """The ``veil`` command line: a thin layer over :class:`veil.Anonymizer`.
 
 Every failure that veil raises on purpose (:class:`veil.errors.VeilError`) is printed as one
-line on stderr and mapped to its exit code; Ctrl-C exits with 130. Neither leaves partial
-output behind (the writers work on temporary files).
+line on stderr and mapped to its exit code; Ctrl-C exits with 130, SIGTERM (services,
+containers, ``timeout``) is handled the same way and exits with 143. None leaves partial
+output behind (the writers work on temporary files; live recordings are finalized).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import List, Optional
 import typer
 
 from ..config import PRESETS
+from ..io.interrupts import terminate_as_interrupt
 from ..render import FILTERS
 from .common import (ALLOW_WEAK_HELP, STRENGTH_HELP, DetectorName, DeviceName, FilterName, PresetName, ShapeName, build,
                      one_line_errors, parse_rotations, parse_scales, warn_not_hiding)
@@ -188,4 +190,5 @@ app.command()(stream)
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="veil: %(message)s")
-    app(args=argv, prog_name="veil")
+    with terminate_as_interrupt():  # SIGTERM: cleaned up like Ctrl-C (the library never sets handlers)
+        app(args=argv, prog_name="veil")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import List, Optional
 
 import typer
 
+from ..io.interrupts import INTERRUPT_SIGNALS, signal_label
 from .common import ALLOW_WEAK_HELP, STRENGTH_HELP, FilterName, PresetName, build, one_line_errors, warn_not_hiding
 from .progress import console
 
@@ -38,7 +40,7 @@ def stream(
     key_file: Optional[Path] = typer.Option(None, "--key-file", help="Gallery key file."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Anonymize a live stream. Ctrl-C once: finish cleanly; twice: abort."""
+    """Anonymize a live stream. Ctrl-C (or SIGTERM) once: finish cleanly; twice: abort."""
     from ..io.stream import StreamOptions
 
     anon = build(preset, filter=filter, color=color, strength=strength, allow_weak=allow_weak, threshold=threshold,
@@ -46,34 +48,56 @@ def stream(
     done = "anonymized" if warn_not_hiding(anon) else "written, faces NOT hidden"
     opts = StreamOptions(max_latency_s=max_latency, reconnect=reconnect, stall_timeout_s=stall_timeout,
                          output_format=format, live=live)
-    stop = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        console.print("veil: stopping after the frames in flight (Ctrl-C again to abort)")
-        stop.set()
-
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-        signal.signal(signal.SIGINT, on_sigint)
-    shown = {"n": 0}
 
     def on_frame(n: int) -> None:
-        shown["n"] = n
-        if not quiet and n % 100 == 0:
-            console.print(f"{n} frames {done}", highlight=False)
+        if not quiet and (n == 1 or n % 100 == 0):  # the first: the run is under way
+            console.print(f"{n} frame{'s' if n > 1 else ''} {done}", highlight=False)
 
-    try:
-        item = anon.stream(source, output, opts, on_frame=on_frame, stop=stop)
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-        if report is not None:
-            anon.write_report(report)
+    stop = threading.Event()
+    stopped_by: list[int] = []
+    with _stop_on_signals(stop, stopped_by):
+        try:
+            item = anon.stream(source, output, opts, on_frame=on_frame, stop=stop)
+        finally:
+            if report is not None:
+                anon.write_report(report)
     s = item.extra.get("stream", {})
     if not quiet:
         console.print(f"{s.get('frames_out', 0)} frames {done}, {s.get('dropped', 0)} dropped before processing, "
                       f"{s.get('reconnects', 0)} reconnection(s), ended: {s.get('ended')}")
+    if stopped_by:  # finalized on request, but not the end of the source: say so in the exit status
+        raise typer.Exit(128 + stopped_by[0])
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event, stopped_by: list[int]):
+    """The first Ctrl-C or SIGTERM sets ``stop`` (the frames in flight are finished and a file
+    is finalized); a second one goes to the handler that was there before (an interruption:
+    the run aborts, keeping what was written). Signals that are ignored or left at their
+    default action stay so, and outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in INTERRUPT_SIGNALS}
+    handled = [s for s, handler in previous.items() if callable(handler)]
+
+    def restore() -> None:
+        for s in handled:
+            signal.signal(s, previous[s])
+
+    def on_signal(signum, frame):
+        if stop.is_set():
+            restore()
+            previous[signum](signum, frame)
+            return
+        label = signal_label(signum)
+        console.print(f"veil: {label}: stopping after the frames in flight ({label} again to abort)", highlight=False)
+        stopped_by.append(signum)
+        stop.set()
+
+    for s in handled:
+        signal.signal(s, on_signal)
+    try:
+        yield
+    finally:
+        restore()

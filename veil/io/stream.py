@@ -73,10 +73,15 @@ How it works, and why:
   written (finalized, then the error is raised; its message says how many frames were kept
   where). Every frame in it went through ``process``. Nothing is kept when no frame was
   written or when the output itself failed (:class:`~veil.errors.OutputError`): the
-  temporary file is deleted. A hard kill (SIGKILL, power loss) leaves only the hidden
-  ``.part`` temporary file. Raised exceptions carry the run's :class:`StreamStats` as
-  ``exc.stream_stats``. On ``stop`` ``process`` is allowed to finish the frames it holds;
-  on Ctrl-C or an error inside ``process`` those are lost (never written raw).
+  temporary file is deleted. SIGTERM is a ``KeyboardInterrupt`` too where the program asked
+  for it (:func:`veil.io.interrupts.terminate_as_interrupt`; the ``veil`` CLI does), and it
+  is held like Ctrl-C. A hard kill (SIGKILL, power loss) leaves only the hidden ``.part``
+  temporary file; the next run that writes into that folder removes it (see
+  :mod:`veil.io.atomic`). Raised exceptions carry the run's :class:`StreamStats` as
+  ``exc.stream_stats`` and what was left at ``dst`` as a clause for a message,
+  ``exc.outcome`` ("the 57 frame(s) anonymized before it were kept in rec.mp4", "nothing
+  was written to rec.mp4"). On ``stop`` ``process`` is allowed to finish the frames it
+  holds; on Ctrl-C or an error inside ``process`` those are lost (never written raw).
 
 Stdout and network outputs are written as frames come (``tune=zerolatency`` for x264/x265,
 a keyframe every 2 s so that viewers can join). A ``tcp://`` output gets a ``timeout`` of
@@ -122,7 +127,7 @@ from ..errors import (
     VeilError,
 )
 from .atomic import atomic_output
-from .interrupts import sigint_deferred
+from .interrupts import interrupts_deferred
 from .orientation import Orientation, frame_orientation
 from .video import _SWS_MATRIX, MAX_PIXELS, MAX_SIDE, _encoder, _encoder_options, _pix_fmt, _reason
 
@@ -278,6 +283,7 @@ def anonymize_stream(
         job.ended = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
         with contextlib.suppress(AttributeError, TypeError):
             exc.stream_stats = job.stats(time.perf_counter() - t0)
+            exc.outcome = job.outcome()
         raise
     finally:
         reader.halt()
@@ -737,6 +743,8 @@ class _Job:
         self.stream_over = False  # the frames iterator ran out (end, stop or reader error)
         self.pending: Optional[BaseException] = None  # reader error, raised after `process` drains
         self.encoder: Optional[_Encoder] = None
+        self.kept = False  # a file output was finalized and renamed over dst
+        self.muxed = 0  # frames in the output, as its muxer counted them when it was closed
         # clock
         self.last_out: Optional[float] = None
         self.last_src: Optional[float] = None
@@ -787,14 +795,14 @@ class _Job:
                     raise _NothingWritten
                 self.encoder.flush()
             except BaseException:
-                with contextlib.suppress(Exception):
-                    out.close()
+                self._close(out, finish=False)
                 raise
-            _close_output(out, self.sink)
+            self._close(out, finish=True)
+        self.kept = self.frames_out > 0  # renamed over dst (else nothing was: _NothingWritten)
         if pending is None and self.frames_out == 0:
             log.warning("%s: no frame was processed; nothing written to %s", self.source.name, dst)
         if pending is not None:
-            raise _with_kept_note(pending, self.frames_out, self.sink.name)
+            raise _with_kept_note(pending, self.outcome())
 
     def _run_to_stream(self, first) -> None:
         out = _open_output(self.sink.target, self.sink, self.sink.name)
@@ -808,10 +816,33 @@ class _Job:
                 raise
             self.encoder.flush()
         except BaseException:
+            self._close(out, finish=False)
+            raise
+        self._close(out, finish=True)
+
+    def _close(self, out, finish: bool) -> None:
+        """Close the output (``finish``: write its trailer; raises OutputError if that fails),
+        first noting how many frames it holds: the container's counters go with it."""
+        if self.encoder is not None:
+            self.muxed = self.encoder.vout.frames  # the muxer's count, one packet a frame
+        if finish:
+            _close_output(out, self.sink)
+        else:
             with contextlib.suppress(Exception):
                 out.close()
-            raise
-        _close_output(out, self.sink)
+
+    def outcome(self) -> str:
+        """What the run left at the output, as a clause for a message about how it ended.
+
+        Counted by the muxer, not as frames given to the encoder: an abort inside an encode
+        step (a second Ctrl-C) may lose that step's packets, and the count must be what the
+        output holds."""
+        n, where = self.muxed, self.sink.name
+        if self.sink.kind != "file":
+            return f"the {n} frame(s) anonymized before it were sent to {where}" if n else f"nothing was sent to {where}"
+        if self.kept:
+            return f"the {n} frame(s) anonymized before it were kept in {where}"
+        return f"nothing was written to {where}"
 
     def _keepable(self, exc: BaseException) -> bool:
         return self.frames_out > 0 and self.encoder is not None and not isinstance(exc, OutputError)
@@ -1003,16 +1034,20 @@ class _NothingWritten(Exception):
     """No frame was written: let atomic_output delete the empty temporary file."""
 
 
-def _with_kept_note(exc: BaseException, frames: int, where: str) -> BaseException:
-    """``exc`` with a note that the frames before it were kept (VeilErrors: in the message)."""
-    log.warning("%d anonymized frame(s) written before the run ended were kept in %s", frames, where)
+def _with_kept_note(exc: BaseException, note: str) -> BaseException:
+    """``exc`` saying that the frames before it were kept, once: VeilErrors in their message;
+    interruptions through ``exc.outcome`` (set for every exception; the caller reports it);
+    anything else (an error inside ``process``) in a logged warning."""
+    if isinstance(exc, KeyboardInterrupt):
+        return exc
     if isinstance(exc, VeilError):
-        msg = f"{exc}; the {frames} frame(s) anonymized before it were kept in {where}"
+        msg = f"{exc}; {note}"
         with contextlib.suppress(Exception):
             new = type(exc)(msg)
             if str(new) == msg:
                 new.__cause__, new.__suppress_context__ = exc.__cause__, True
                 return new.with_traceback(exc.__traceback__)
+    log.warning("the run ended with %s; %s", type(exc).__name__, note)
     return exc
 
 
@@ -1028,7 +1063,7 @@ def _open_output(target: str, sink: _Sink, shown: str):
 
 def _close_output(out, sink: _Sink) -> None:
     try:
-        with sigint_deferred():
+        with interrupts_deferred():
             out.close()  # writes the trailer (mp4 index)
     except (av.error.FFmpegError, OSError) as exc:
         raise OutputError(f"{sink.name}: cannot finish writing ({_reason(exc)})") from None
@@ -1083,11 +1118,11 @@ class _Encoder:
         self.last_pts = pts
         frame.pts = pts
         frame.time_base = self.tb
-        with sigint_deferred():  # Ctrl-C between encode and mux would lose a packet
+        with interrupts_deferred():  # Ctrl-C between encode and mux would lose a packet
             self._mux(self._encode(frame))
 
     def flush(self) -> None:
-        with sigint_deferred():
+        with interrupts_deferred():
             self._mux(self._encode(None))
 
     def _encode(self, frame) -> list:
