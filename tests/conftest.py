@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +30,22 @@ def data_dir() -> Path:
 
 
 @pytest.fixture
+def procs():
+    """Child processes started by a test; killed (by their pid) on teardown whatever happened."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=10)
+
+
+@pytest.fixture
 def default_signals():
     """SIGINT raising KeyboardInterrupt and SIGTERM at its default action, in this process for
-    the test's duration, whatever was inherited: ``nohup`` and background jobs start with
-    SIGINT ignored, and an ignored signal stays ignored across fork and exec. Children started
+    the test's duration, whatever was inherited: a script's background jobs start with SIGINT
+    ignored, and an ignored signal stays ignored across fork and exec. Children started
     meanwhile therefore begin with both at their default action too (exec resets handled
     signals to the default), so a test of signal handling does not depend on how it was run."""
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -11,7 +11,6 @@ temporary file, with a deadline, never by sleeping a fixed time.
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import re
 import signal
@@ -37,18 +36,6 @@ def ffmpeg() -> str:
 @pytest.fixture(scope="module")
 def hamilton(data_dir):
     return data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-
-
-@pytest.fixture
-def procs():
-    """Child processes started by a test; killed on teardown whatever happened."""
-    started: list[subprocess.Popen] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=10)
 
 
 def veil(procs, *args, stdin=subprocess.DEVNULL) -> subprocess.Popen:

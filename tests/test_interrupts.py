@@ -2,7 +2,7 @@
 after it; SIGTERM becomes an interruption only where the program asks for it.
 
 Every test starts from explicit handlers (the ``default_signals`` fixture), so none depends on
-what the test process inherited (``nohup`` and background jobs start with SIGINT ignored).
+what the test process inherited (a script's background jobs start with SIGINT ignored).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ one went through ``process``, in order, and that none was emitted raw.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import http.server
 import io
@@ -143,18 +142,6 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> 
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-@pytest.fixture
-def procs():
-    """Child processes started by a test; killed on teardown whatever happened."""
-    started: list[subprocess.Popen] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=5)
-
-
 def ffmpeg_tcp_server(procs, port: int, seconds: float = 8, size: str = "320x240", rate: int = 15) -> subprocess.Popen:
     """A real-time MPEG-TS stream (ffmpeg's test pattern, H.264) served on tcp://127.0.0.1:port."""
     cmd = [
@@ -261,7 +248,7 @@ class Receiver(threading.Thread):
         self.finished = threading.Event()
         if kind == socket.SOCK_STREAM:
             self.sock.listen(1)
-        self.sock.settimeout(20)
+            self.sock.settimeout(20)
         self.start()
 
     def run(self):
@@ -272,12 +259,18 @@ class Receiver(threading.Thread):
                     while chunk := conn.recv(65536):
                         self.data += chunk
             else:
-                while not self.finished.is_set():
+                # The sender has queued every datagram here by the time ``finished`` is set, so
+                # read until the socket is empty after that (a second of grace for datagrams
+                # still in the kernel), however slowly they came before: no timing guess.
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    finished = self.finished.is_set()
+                    self.sock.settimeout(1.0 if finished else 0.1)
                     try:
                         self.data += self.sock.recv(65536)
                     except socket.timeout:
-                        break
-                    self.sock.settimeout(1.0)  # after the first datagram: stop 1 s after the last one
+                        if finished:
+                            break
         finally:
             self.sock.close()
 
