@@ -740,7 +740,8 @@ def test_stdin_pipe_to_stdout_pipe_real_clip(tmp_path, data_dir, procs):
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     procs.append(feeder)
-    veil = subprocess.Popen(helper(tmp_path, "-", "-", stall_timeout_s=5), stdin=feeder.stdout,
+    # a latency budget longer than the clip: nothing is dropped however busy the machine is
+    veil = subprocess.Popen(helper(tmp_path, "-", "-", stall_timeout_s=5, max_latency_s=60), stdin=feeder.stdout,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)  # fmt: skip
     procs.append(veil)
     feeder.stdout.close()
@@ -749,7 +750,7 @@ def test_stdin_pipe_to_stdout_pipe_real_clip(tmp_path, data_dir, procs):
     assert veil.returncode == 0, err
     stats = json.loads(err.split("STATS ", 1)[1])
     assert (stats["width"], stats["height"]) == (640, 360)
-    assert stats["frames_out"] >= 60  # ~90 in 3 s at 29.97 fps, a few may be dropped on a busy machine
+    assert stats["dropped"] == 0 and stats["frames_out"] >= 60  # the first 3 s of the file: ~2.2 s of video
     with av.open(io.BytesIO(out), format="mpegts") as c:
         assert not c.streams.audio  # audio is not passed through
         frames = list(c.decode(video=0))
