@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import require
 from veil.config import Config, DepthConfig
 from veil.depth import DistanceAnnotator, RGBDFrames, blur_beyond, landmark_scale, resolve_focal
 from veil.depth.landmarks import FACE_MODEL_MM
@@ -189,9 +190,7 @@ KINECT = "depth/kinect_person"
 
 
 def _kinect_frames(data_dir):
-    folder = data_dir / KINECT
-    if not folder.is_dir():
-        pytest.skip("kinect_person not available")
+    folder = require(data_dir / KINECT, KINECT)
     return folder, sorted(p for p in folder.glob("*.jpg") if "_" not in p.stem)
 
 

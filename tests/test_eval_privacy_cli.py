@@ -12,6 +12,7 @@ import math
 import pytest
 from typer.testing import CliRunner
 
+from conftest import require
 from veil.cli.main import app
 from veil.config import RenderConfig
 from veil.eval.privacy_report import clopper_pearson, rate_text
@@ -105,8 +106,7 @@ def deepface(data_dir):
     pytest.importorskip("dlib")
     pytest.importorskip("face_recognition_models")
     folder = data_dir / "reid" / "deepface"
-    if not (folder / "master.csv").is_file():
-        pytest.skip(f"reid/deepface not found in {data_dir}")
+    require(folder / "master.csv", "reid/deepface")
     return folder
 
 

@@ -12,6 +12,7 @@ import sqlite3
 import numpy as np
 import pytest
 
+from conftest import require
 from veil.config import Config
 from veil.errors import ConfigError
 from veil.faces import ANONYMIZE, KEEP, Faces
@@ -208,10 +209,7 @@ pytest.importorskip("dlib")
 
 @pytest.fixture(scope="module")
 def photos(data_dir):
-    d = data_dir / "reid" / "face_recognition" / "examples_top"
-    if not d.is_dir():
-        pytest.skip("reid/face_recognition not found")
-    return d
+    return require(data_dir / "reid" / "face_recognition" / "examples_top", "reid/face_recognition")
 
 
 def test_enrolment_checks_and_selective_image(photos, tmp_path):

@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("dlib")
 
+from conftest import require  # noqa: E402
 from veil.config import Config  # noqa: E402
 from veil.faces import ANONYMIZE, KEEP  # noqa: E402
 from veil.identify import Gallery  # noqa: E402
@@ -38,9 +39,7 @@ def run(data_dir, tmp_path_factory):
     import av
 
     folder = data_dir / "video" / "hamilton"
-    clip = folder / "short_hamilton_clip.mp4"
-    if not clip.is_file():
-        pytest.skip("video/hamilton not found")
+    clip = require(folder / "short_hamilton_clip.mp4", "video/hamilton clip")
     tmp = tmp_path_factory.mktemp("hamilton")
     mp = pytest.MonkeyPatch()
     mp.delenv(KEY_ENV, raising=False)

@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("dlib")
 pytest.importorskip("face_recognition_models")
 
+from conftest import require  # noqa: E402
 from veil.config import RenderConfig  # noqa: E402
 from veil.eval import privacy  # noqa: E402
 from veil.eval.privacy import DlibEmbedder, Pair, ReidEvaluator, largest_face, read_pairs  # noqa: E402
@@ -40,8 +41,7 @@ def _filter(name: str, strength: float = 1.0):
 @pytest.fixture(scope="module")
 def deepface(data_dir):
     folder = data_dir / "reid" / "deepface"
-    if not (folder / "master.csv").is_file():
-        pytest.skip(f"reid/deepface not found in {data_dir}")
+    require(folder / "master.csv", "reid/deepface")
     return folder
 
 

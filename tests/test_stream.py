@@ -26,15 +26,16 @@ import time
 from pathlib import Path
 
 import av
+import imageio_ffmpeg
 import numpy as np
 import pytest
 
+from conftest import require
 from veil.config import VideoConfig
 from veil.errors import ConfigError, CorruptMediaError, InputError, OutputError
 from veil.io.stream import StreamOptions, StreamStats, anonymize_stream, is_stream
 
-imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()  # the test extra installs it (no ffmpeg on PATH needed)
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CFG = VideoConfig(encoder_preset="ultrafast")  # IO tests: keep the CPU for the streams
@@ -731,9 +732,7 @@ def helper(tmp_path: Path, src: str, dst: str, **opts) -> list[str]:
 def test_stdin_pipe_to_stdout_pipe_real_clip(tmp_path, data_dir, procs):
     """A real clip streamed in real time by ffmpeg into veil's stdin; veil's stdout (MPEG-TS)
     decodes, and every frame in it went through ``process``."""
-    clip = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    if not clip.exists():
-        pytest.skip(f"{clip} not found")
+    clip = require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "video/hamilton clip")
     feeder = subprocess.Popen(
         [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-t", "3", "-i", str(clip),
          "-c", "copy", "-f", "mpegts", "-"],

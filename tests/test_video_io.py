@@ -16,6 +16,7 @@ import av
 import numpy as np
 import pytest
 
+from conftest import require
 from veil.config import VideoConfig
 from veil.errors import (
     ConfigError,
@@ -151,10 +152,7 @@ def clip(tmp_path) -> Path:
 
 @pytest.fixture
 def hamilton(data_dir) -> Path:
-    path = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
-    return path
+    return require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "video/hamilton clip")
 
 
 # ----------------------------------------------------------------------------- probing

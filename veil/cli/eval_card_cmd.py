@@ -33,6 +33,6 @@ def model_card(
     path, digest = resolve_model(detector)
     spec = MODELS[detector]
     model = {"name": detector, "file": Path(path).name, "sha256": digest, "licence": spec.license,
-             "source": f"{spec.name} ONNX file shipped in the Python package {spec.package} ({spec.version})"}
+             "source": spec.source}
     dst = write_model_card(card(w, c, pv, model), out)
     console.print(f"model card: {dst}")

