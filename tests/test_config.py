@@ -1,4 +1,5 @@
 import pytest
+from pydantic import ValidationError
 
 import veil
 from veil.api import _config_from
@@ -13,7 +14,7 @@ def test_presets_are_valid_configs():
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         Config().detect.threshold = 0.9  # type: ignore[misc]
 
 

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from conftest import require
-from veil.config import Config, DepthConfig
 from veil.depth import DistanceAnnotator, RGBDFrames, blur_beyond, landmark_scale, resolve_focal
 from veil.depth.landmarks import FACE_MODEL_MM
 from veil.errors import InputError, ModelError
@@ -278,7 +277,10 @@ def test_mono_depth_plumbing_with_tiny_onnx_graph_built_in_test(tmp_path):
     frame = np.zeros((480, 640, 3), np.uint8)
     frame[:, :320] = 200  # left half bright = near (large inverse depth)
     frame[:, 320:] = 40
-    inv = lambda p: 10 + np.mean((p / 255 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]))
+
+    def inv(p):
+        return 10 + np.mean((p / 255 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]))
+
     ann = DistanceAnnotator(focal_px=800, backend=model, every=3)
     anchor = _project(1000, 800, cx=160)  # landmark face on the left at 1.0 m
     faces = Faces(xyxy=[[120, 200, 200, 300], [440, 200, 520, 300]], scores=[0.9, 0.9],

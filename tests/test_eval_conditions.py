@@ -249,7 +249,7 @@ def test_conditions_cli_report(runs):
     assert data["group"] == "race" and 35 <= data["crops"] <= 45 and data["missing"] == []
     assert data["settings"]["low_light"] is False and data["threshold"] == 0.2
     assert data["levels"]["dark"]["level"] == 0.025
-    for key, c in conds.items():
+    for c in conds.values():
         groups = c["groups"]
         assert sum(g["faces"] for g in groups) == data["crops"]
         for g in groups:

@@ -491,7 +491,7 @@ def test_process_yielding_more_frames_is_an_error(clip, tmp_path):
 
 def test_process_stopping_early_is_an_error(clip, tmp_path):
     def first_five(frames):
-        for i, f in zip(range(5), frames):
+        for _, f in zip(range(5), frames):
             yield f
 
     with pytest.raises(ProcessingError, match="stopped"):

@@ -50,7 +50,7 @@ def failure_examples(wset: WiderSet, preds: Mapping[str, tuple[np.ndarray, np.nd
     cands.sort(reverse=True)
     out = []
     seen: set[str] = set()
-    for h, path, k in cands:
+    for _height, path, k in cands:
         if path in seen:
             continue
         seen.add(path)

@@ -39,7 +39,7 @@ def _wider_rows(reps: Sequence[dict]) -> list[str]:
     for r in reps:
         d = r["data"]
         ap = d["ap"]
-        cell = lambda s: f"{ap[s]['ap']:.3f} ({ap[s]['ci_low']:.3f}–{ap[s]['ci_high']:.3f})"  # noqa: E731
+        cell = lambda s, ap=ap: f"{ap[s]['ap']:.3f} ({ap[s]['ci_low']:.3f}–{ap[s]['ci_high']:.3f})"  # noqa: E731
         op = d["operating_point"]
         out.append(f"| {d.get('preset', '?')} | {cell('easy')} | {cell('medium')} | {cell('hard')} | "
                    f"{_pct(op['recall_valid'])} % @ {op['threshold']:g} | {op['fp_per_image']:.2f} | "
