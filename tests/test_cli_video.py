@@ -61,7 +61,7 @@ def test_hamilton_range_keeps_timing_audio_and_hides_faces(hamilton, tmp_path):
 def test_1080p_pixelate_exact_resolution(data_dir, tmp_path):
     src = data_dir / "video" / "pedestrians_1080p.mp4"
     out = tmp_path / "p.mp4"
-    res = run("anonymize", src, "-o", out, "--filter", "pixelate", "--end", "0.4", "--no-audio", "-q")
+    res = run("anonymize", src, "-o", out, "--filter", "pixelate", "--end", "0.4", "--audio", "drop", "-q")
     assert res.exit_code == 0, res.output
     frames, v, kinds = decode(out)
     assert (v.width, v.height) == (1920, 1080) and frames[0].shape == (1080, 1920, 3)

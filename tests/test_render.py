@@ -127,7 +127,10 @@ def test_non_anonymizing_filters(texture):
 
 
 @pytest.mark.parametrize("text, rgb", [("#ff00ff", (255, 0, 255)), ("00ff00", (0, 255, 0)), ("#abc", (170, 187, 204)),
-                                       ("black", (0, 0, 0)), ("10,20,30", (10, 20, 30))])
+                                       ("black", (0, 0, 0)), ("10,20,30", (10, 20, 30)),
+                                       # any CSS colour keyword, in any case
+                                       ("rebeccapurple", (102, 51, 153)), ("DarkSlateGray", (47, 79, 79)),
+                                       ("cornflowerblue", (100, 149, 237)), ("green", (0, 128, 0))])
 def test_parse_color(text, rgb):
     assert parse_color(text) == rgb
 

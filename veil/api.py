@@ -176,10 +176,14 @@ class Anonymizer:
 
     def tree(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
              skip_existing: bool = False,
-             on_item: Callable[[Path, ItemReport], None] | None = None) -> list[ItemReport]:
+             on_item: Callable[[Path, ItemReport], None] | None = None,
+             on_start: Callable[[Path], None] | None = None,
+             on_frame: Callable[[int], None] | None = None) -> list[ItemReport]:
         """Every image and video below ``src``, mirrored below ``dst``.
 
-        A bad file is recorded as an error and the others are still processed.
+        A bad file is recorded as an error and the others are still processed. ``on_start``
+        is called before each file is processed, ``on_frame`` with each video's frame count
+        so far, ``on_item`` with each file's result (progress displays).
         """
         src = Path(src)
         dst = Path(dst) if dst is not None else default_output(src)
@@ -190,8 +194,10 @@ class Anonymizer:
                 item = self.report.add(ItemReport(input=str(path), kind=media_kind(path), output=str(out), status="skipped"))
             else:
                 out.parent.mkdir(parents=True, exist_ok=True)
+                if on_start:
+                    on_start(path)
                 try:
-                    item = self.file(path, out, overwrite)
+                    item = self.file(path, out, overwrite, on_frame)
                 except VeilError:
                     item = self.report.items[-1]  # image()/video() record the item before any work
             items.append(item)

@@ -232,7 +232,10 @@ def validated(data: dict) -> Config:
         if isinstance(own, ConfigError):  # a validator's own message already names the flag
             raise own from None
         where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"invalid setting {where}: {err['msg']}") from None
+        reason = err["msg"].removeprefix("Value error, ")
+        error = ConfigError(f"invalid setting {where}: {reason}")
+        error.setting, error.reason = where, reason  # the CLI names its flag instead (veil.cli.common)
+        raise error from None
 
 
 #: Named presets. ``balanced`` is the default. ``deface`` reproduces deface's defaults

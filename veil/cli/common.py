@@ -17,7 +17,7 @@ from ..render import FILTERS
 from .progress import err_console
 
 __all__ = ["STRENGTH_HELP", "ALLOW_WEAK_HELP", "PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName",
-           "build", "warn_not_hiding", "one_line_errors", "parse_rotations", "parse_scales"]
+           "AudioChoice", "build", "flag_for", "warn_not_hiding", "one_line_errors", "parse_rotations", "parse_scales"]
 
 
 def _choices(name: str, values) -> type[enum.Enum]:
@@ -30,6 +30,7 @@ FilterName = _choices("FilterName", FILTERS)
 DetectorName = _choices("DetectorName", DETECTORS)
 DeviceName = _choices("DeviceName", ["auto", "cpu", "cuda", "tensorrt", "openvino"])
 ShapeName = _choices("ShapeName", ["ellipse", "box"])
+AudioChoice = _choices("AudioChoice", ["keep", "drop"])
 
 
 #: ``--strength`` / ``--allow-weak`` help, the floors read from the filters (docs/benchmarks.md 3.1)
@@ -43,11 +44,35 @@ def _value(choice):
     return choice.value if isinstance(choice, enum.Enum) else choice
 
 
+#: config fields whose flag is not ``--field-name``
+_FLAGS = {"copy_audio": "--audio", "head": "--head/--face-only", "keep_metadata": "--keep-metadata/--strip-metadata",
+          "low_light": "--low-light/--no-low-light", "tile": "--tile/--no-tile", "flip": "--flip/--no-flip"}
+
+
+def flag_for(setting: str) -> str:
+    """The command-line flag of a config setting: ``render.color`` -> ``--color``."""
+    field = setting.rsplit(".", 1)[-1]
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
 def build(preset, **overrides):
-    """An Anonymizer from a preset and the flags the user gave (None = not given)."""
+    """An Anonymizer from a preset and the flags the user gave (None = not given).
+
+    An invalid value is reported with the flag the user typed (``--color``), not the
+    internal setting it fills (``render.color``).
+    """
     from ..api import Anonymizer
 
-    return Anonymizer(preset=_value(preset), **{k: _value(v) for k, v in overrides.items() if v is not None})
+    given = {k: _value(v) for k, v in overrides.items() if v is not None}
+    try:
+        return Anonymizer(preset=_value(preset), **given)
+    except ConfigError as exc:
+        setting = getattr(exc, "setting", None)
+        if setting is None or setting.rsplit(".", 1)[-1] not in given:
+            raise
+        flag, value = flag_for(setting), given[setting.rsplit(".", 1)[-1]]
+        shown = f"{flag}: " if repr(value) in exc.reason else f"invalid {flag} {value!r}: "
+        raise ConfigError(shown + exc.reason) from None
 
 
 def warn_not_hiding(anon) -> bool:

@@ -17,14 +17,14 @@ import typer
 from ..config import PRESETS
 from ..io.interrupts import terminate_as_interrupt
 from ..render import FILTERS
-from .common import (ALLOW_WEAK_HELP, STRENGTH_HELP, DetectorName, DeviceName, FilterName, PresetName, ShapeName, build,
-                     one_line_errors, parse_rotations, parse_scales, warn_not_hiding)
+from .common import (ALLOW_WEAK_HELP, STRENGTH_HELP, AudioChoice, DetectorName, DeviceName, FilterName, PresetName, ShapeName,
+                     build, one_line_errors, parse_rotations, parse_scales, warn_not_hiding)
 from .data_cmd import data_app
 from .eval_cmd import eval_app
 from .gallery_cmd import gallery_app
 from .models_cmd import models_app
 from .stream_cmd import stream
-from .progress import console, err_console, file_progress, tree_progress
+from .progress import RunProgress, console, err_console, file_progress
 
 app = typer.Typer(
     name="veil",
@@ -39,6 +39,20 @@ app.add_typer(models_app, name="models")
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(data_app, name="data")
 
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"veil {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print veil's version and exit.")) -> None:
+    """Privacy-by-design face anonymization for images and videos."""
+
 _DETECT = "Detection"
 _RENDER = "Filter"
 _TRACK = "Video tracking"
@@ -50,8 +64,11 @@ _DEPTH = "Distance"
 @app.command()
 @one_line_errors
 def anonymize(
-    input: Path = typer.Argument(..., help="Image, video, or a folder (processed recursively)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file or folder (default NAME_anonymized)."),
+    inputs: List[Path] = typer.Argument(..., metavar="INPUT", show_default=False,
+                                        help="Images, videos or folders (processed recursively); several may be given."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Output file or folder (default NAME_anonymized next to each input); "
+                                               "with several inputs, a folder that receives each by name."),
     preset: PresetName = typer.Option("balanced", help="Settings preset."),
     filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", rich_help_panel=_RENDER,
                                          help="How faces are hidden (default blur). 'none'/'debug' do NOT anonymize."),
@@ -84,7 +101,10 @@ def anonymize(
     codec: Optional[str] = typer.Option(None, help="Video codec (default libx264).", rich_help_panel=_VIDEO),
     crf: Optional[int] = typer.Option(None, help="Video quality (CRF, lower = better) (default 20).", rich_help_panel=_VIDEO),
     encoder_preset: Optional[str] = typer.Option(None, help="Encoder speed preset (default veryfast).", rich_help_panel=_VIDEO),
-    audio: Optional[bool] = typer.Option(None, "--audio/--no-audio", help="Copy the audio track (default copy).", rich_help_panel=_VIDEO),
+    audio: Optional[AudioChoice] = typer.Option(None, "--audio", rich_help_panel=_VIDEO,
+                                                help="keep: copy the audio track unchanged (default: the sound is part of the record); "
+                                                     "drop: remove it. A voice identifies a person as well as a face does: "
+                                                     "drop it when the people filmed must not be recognized."),
     start: Optional[float] = typer.Option(None, help="Start time in seconds.", rich_help_panel=_VIDEO),
     end: Optional[float] = typer.Option(None, help="End time in seconds.", rich_help_panel=_VIDEO),
     keep_metadata: Optional[bool] = typer.Option(None, "--keep-metadata/--strip-metadata", rich_help_panel=_OUTPUT,
@@ -106,27 +126,74 @@ def anonymize(
     key_file: Optional[Path] = typer.Option(None, "--key-file", help="Gallery key file (default next to the gallery; $VEIL_GALLERY_KEY wins).", rich_help_panel="Identity"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Detect faces and hide them. Output keeps format, resolution, frame rate and audio."""
+    """Detect faces and hide them. Output keeps format, resolution, frame rate and (unless --audio drop) audio."""
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                   feather=feather, strength=strength, allow_weak=allow_weak, threshold=threshold, max_side=max_side, tile=tile,
                   device=device, detector=detector, low_light=low_light, low_light_bright_end=low_light_bright_end,
                   scales=parse_scales(scales), flip=flip, rotations=parse_rotations(rotations), codec=codec, crf=crf, encoder_preset=encoder_preset,
-                  copy_audio=audio, start=start, end=end, keep_metadata=keep_metadata,
+                  copy_audio=None if audio is None else audio.value == "keep", start=start, end=end, keep_metadata=keep_metadata,
                   only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
                   depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,
                   spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file)
     hides = warn_not_hiding(anon)
     try:
-        if input.is_dir():
-            items = tree_progress(anon, input, output, overwrite, skip_existing, quiet)
-        else:
-            items = [file_progress(anon, input, output, overwrite, quiet)]
+        items = _run(anon, _targets(inputs, output), overwrite, skip_existing, quiet)
     finally:
         if report is not None:
             anon.write_report(report)
     _summary(items, quiet, hides)
     if any(it.status == "error" for it in items):
         raise typer.Exit(3)
+
+
+def _targets(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path | None]]:
+    """(input, output) pairs. With several inputs, ``-o`` is a folder and each input keeps its
+    name inside it; two inputs with one name are refused before anything runs."""
+    from ..errors import ConfigError, OutputError
+
+    if len(inputs) == 1 or output is None:
+        return [(p, output) for p in inputs]
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"{output}: with several inputs, -o must be a folder")
+    pairs = [(p, output / p.name) for p in inputs]
+    seen: dict[Path, Path] = {}
+    for src, dst in pairs:
+        if dst in seen:
+            raise ConfigError(f"{seen[dst]} and {src} would both be written to {dst}; run them separately")
+        seen[dst] = src
+    output.mkdir(parents=True, exist_ok=True)
+    return pairs
+
+
+def _run(anon, targets: list[tuple[Path, Path | None]], overwrite: bool, skip_existing: bool, quiet: bool) -> list:
+    """Every target under one progress display. A single file raises its error (exit code by
+    kind); with folders or several inputs, bad files are reported and the others processed."""
+    from ..errors import VeilError
+    from ..io.paths import walk_media
+    from ..report import ItemReport
+
+    files = sum(sum(1 for _ in walk_media(src)) if src.is_dir() else 1 for src, _ in targets)
+    items: list = []
+    with RunProgress(files, quiet) as progress:
+        for src, dst in targets:
+            if src.is_dir():
+                items += anon.tree(src, dst, overwrite, skip_existing, on_item=progress.done,
+                                   on_start=progress.start, on_frame=progress.frame)
+                continue
+            try:
+                item = file_progress(anon, src, dst, overwrite, progress)
+            except VeilError as exc:
+                if len(targets) == 1:
+                    raise
+                last = anon.report.items[-1] if anon.report.items else None
+                if last is not None and last.input == str(src) and last.status == "error":
+                    item = last
+                else:  # failed before the file was opened (e.g. it does not exist)
+                    item = anon.report.add(ItemReport(input=str(src), kind="file", output=str(dst) if dst else None,
+                                                      status="error", error=str(exc)))
+            progress.done(src, item)
+            items.append(item)
+    return items
 
 
 def _summary(items, quiet: bool, hides: bool = True) -> None:
