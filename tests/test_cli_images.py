@@ -156,7 +156,7 @@ def test_detection_pass_flags_reach_the_settings(photos, tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads(report.read_text())["manifest"]["settings"]["detect"]["low_light_bright_end"] == 100.0
     res = run("anonymize", photos / "astronaut.png", "-o", tmp_path / "y.png", "--low-light-bright-end", "300")
-    assert res.exit_code == 2 and "bright_end" in res.output and not (tmp_path / "y.png").exists()
+    assert res.exit_code == 2 and "--low-light-bright-end" in res.output and not (tmp_path / "y.png").exists()
     for bad, words in (("abc", "--scales"), ("9", "scales")):
         res = run("anonymize", photos / "astronaut.png", "-o", tmp_path / "x.png", "--scales", bad)
         assert res.exit_code == 2 and words in res.output

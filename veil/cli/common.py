@@ -46,7 +46,8 @@ def _value(choice):
 
 #: config fields whose flag is not ``--field-name``
 _FLAGS = {"copy_audio": "--audio", "head": "--head/--face-only", "keep_metadata": "--keep-metadata/--strip-metadata",
-          "low_light": "--low-light/--no-low-light", "tile": "--tile/--no-tile", "flip": "--flip/--no-flip"}
+          "low_light": "--low-light/--no-low-light", "tile": "--tile/--no-tile", "flip": "--flip/--no-flip",
+          "tracking": "--track/--no-track"}
 
 
 def flag_for(setting: str) -> str:
