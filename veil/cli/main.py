@@ -244,9 +244,12 @@ def info() -> None:
     from ..models import MODELS, resolve_model
 
     console.print(f"veil {__version__}")
+    from ..detect import DETECTORS
+
     for name in MODELS:
         path, digest = resolve_model(name)
-        console.print(f"model {name}: {path} sha256 {digest} ({MODELS[name].license}, verified)")
+        role = "" if name in DETECTORS else "; shipped, not yet a detector"
+        console.print(f"model {name}: {path} sha256 {digest} ({MODELS[name].license}, verified{role})")
     console.print("onnxruntime providers: " + ", ".join(onnxruntime.get_available_providers()))
     console.print("presets: " + ", ".join(PRESETS))
     console.print("filters: " + ", ".join(FILTERS))
