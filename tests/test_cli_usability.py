@@ -143,3 +143,29 @@ def test_quiet_logs_nothing(photos, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="veil.progress")
     res = run("anonymize", photos, "-o", tmp_path / "out", "-q")
     assert res.exit_code == 0 and not [r for r in caplog.records if r.name == "veil.progress"]
+
+
+def test_terminal_progress_shows_files_current_file_and_frames(short_clip, tmp_path, monkeypatch):
+    """On a terminal: a files bar labelled with the current file, and the video's frames bar."""
+    import io
+
+    from rich.console import Console
+
+    from veil.report import ItemReport
+
+    monkeypatch.setattr(progress_mod, "console", Console(file=io.StringIO(), force_terminal=True))
+    photo = tmp_path / "a.png"
+    with progress_mod.RunProgress(files=2, terminal=True) as prog:
+        prog.start(photo)
+        bar = prog.bar
+        assert [t.description for t in bar.tasks] == ["file 1/2: a.png"]  # an image: no frames bar
+        prog.done(photo, ItemReport(input=str(photo), kind="image"))
+        prog.start(short_clip)
+        files, frames = bar.tasks
+        assert files.description == f"file 2/2: {short_clip.name}" and files.completed == 1
+        assert frames.description == short_clip.name and frames.total and frames.total > 3
+        for n in range(1, 4):
+            prog.frame(n)
+        assert bar.tasks[1].completed == 3
+        prog.done(short_clip, ItemReport(input=str(short_clip), kind="video"))
+        assert bar.tasks[0].completed == 2

@@ -124,7 +124,7 @@ def anonymize(
     only: Optional[List[str]] = typer.Option(None, "--only", help="Anonymize only this enrolled person (repeatable), and any uncertain face.", rich_help_panel="Identity"),
     gallery: Optional[Path] = typer.Option(None, "--gallery", help="Gallery file (see `veil gallery`).", rich_help_panel="Identity"),
     key_file: Optional[Path] = typer.Option(None, "--key-file", help="Gallery key file (default next to the gallery; $VEIL_GALLERY_KEY wins).", rich_help_panel="Identity"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress (bars on a terminal, log lines otherwise)."),
 ) -> None:
     """Detect faces and hide them. Output keeps format, resolution, frame rate and (unless --audio drop) audio."""
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
