@@ -73,6 +73,7 @@ def test_several_inputs_refused_before_any_work(photos, tmp_path):
     (["--strength", "99"], "--strength", "render.strength"),
     (["--crf", "80"], "--crf", "video.crf"),
     (["--mask-scale", "0.2"], "--mask-scale", "render.mask_scale"),
+    (["--only", "a", "--spare", "b"], "--only", "identify"),  # a rule across fields of one section
 ])
 def test_errors_name_the_flag(photos, tmp_path, args, flag, internal):
     res = run("anonymize", photos / "astronaut.png", "-o", tmp_path / "x.png", *args)

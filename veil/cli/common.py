@@ -69,6 +69,8 @@ def build(preset, **overrides):
         return Anonymizer(preset=_value(preset), **given)
     except ConfigError as exc:
         setting = getattr(exc, "setting", None)
+        if setting is not None and "." not in setting:  # a rule across a section's fields: its text names the flags
+            raise ConfigError(exc.reason) from None
         if setting is None or setting.rsplit(".", 1)[-1] not in given:
             raise
         flag, value = flag_for(setting), given[setting.rsplit(".", 1)[-1]]
