@@ -229,9 +229,10 @@ def validated(data: dict) -> Config:
     except ValidationError as exc:
         err = exc.errors()[0]
         own = err.get("ctx", {}).get("error")
-        if isinstance(own, ConfigError):  # a validator's own message already names the flag
-            raise own from None
         where = ".".join(str(p) for p in err["loc"])
+        if isinstance(own, ConfigError):  # a validator's own message already names the flag
+            own.setting, own.reason = where, str(own)
+            raise own from None
         reason = err["msg"].removeprefix("Value error, ")
         error = ConfigError(f"invalid setting {where}: {reason}")
         error.setting, error.reason = where, reason  # the CLI names its flag instead (veil.cli.common)

@@ -74,6 +74,8 @@ def build(preset, **overrides):
         if setting is None or setting.rsplit(".", 1)[-1] not in given:
             raise
         flag, value = flag_for(setting), given[setting.rsplit(".", 1)[-1]]
+        if flag.split("/")[0] in exc.reason:  # the message names the flag already
+            raise ConfigError(exc.reason) from None
         shown = f"{flag}: " if repr(value) in exc.reason else f"invalid {flag} {value!r}: "
         raise ConfigError(shown + exc.reason) from None
 
