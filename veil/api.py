@@ -6,6 +6,10 @@ and the readers and writers in :mod:`veil.io`. The CLI is a thin layer over this
     >>> result = anon.frame(rgb)                              # ndarray in, ndarray out
     >>> anon.image("photo.jpg", "photo_anon.jpg")
     >>> anon.video("clip.mp4", "clip_anon.mp4")
+
+Reports: ``Anonymizer(report_path="report.json")`` records every face of every frame (on disk,
+in the report's folder, while the run goes) and :meth:`Anonymizer.write_report` writes them out.
+Without it only counts are kept: per-frame records would grow with the length of a video.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .config import Config, preset as get_preset
-from .errors import ConfigError, OutputError, VeilError
+from .errors import ConfigError, MediaNotFoundError, OutputError, VeilError
 from .faces import Faces
-from .io.paths import check_output_path, default_output, media_kind, walk_media
+from .io.paths import check_output_path, default_output, make_folder, media_kind, walk_media
 from .models import sha256_file
 from .pipeline import FrameResult, Pipeline
 from .report import ItemReport, RunReport
+from .report.frame_log import FrameLog
 
 log = logging.getLogger("veil")
 
@@ -48,17 +53,22 @@ class Anonymizer:
     Args:
         config: a full :class:`~veil.config.Config`; defaults to the ``preset``.
         preset: ``fast``, ``balanced`` (default), ``thorough`` or ``deface``.
+        report_path: where :meth:`write_report` writes the run report; per-frame face records
+            are kept (on disk) only when this is given. Checked here, before any work.
         **overrides: any config field by name, e.g. ``filter="solid", color="#ff00ff"``,
             ``threshold=0.3``, ``max_side=0``. A blur/pixelate ``strength`` below the filter's
             measured floor raises :class:`~veil.errors.ConfigError` unless ``allow_weak=True``
             (then a warning is logged).
     """
 
-    def __init__(self, config: Config | None = None, *, preset: str = "balanced", **overrides: Any):
+    def __init__(self, config: Config | None = None, *, preset: str = "balanced",
+                 report_path: Path | str | None = None, **overrides: Any):
         self.config = _config_from(config, preset, overrides)
+        self.report_path = Path(report_path) if report_path is not None else None
+        frames = _frame_log_for(self.report_path) if self.report_path is not None else None
         self.pipeline = Pipeline(self.config)
         self.report = RunReport(settings=self.config.model_dump(mode="json"), model=self.model_info,
-                                hides=self.pipeline.anonymizes)
+                                hides=self.pipeline.anonymizes, frames=frames)
         if self.config.render.weak:  # only reachable with allow_weak: the config refuses it otherwise
             log.warning("warning: weak anonymization: %s; allowed by --allow-weak", self.config.render.weak_message())
 
@@ -81,13 +91,15 @@ class Anonymizer:
     # -- files -------------------------------------------------------------------------
     def image(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False) -> ItemReport:
         """Anonymize an image file (EXIF orientation applied, metadata stripped by default)."""
-        from .io.images import read_image, write_image
+        from .io.images import read_image, write_bytes_per_pixel, write_image
 
         src = Path(src)
         dst = Path(dst) if dst is not None else default_output(src)
         item = ItemReport(input=str(src), kind="image", output=str(dst))
         with self._item(item, src, dst, overwrite):
-            loaded = read_image(src, max_pixels=self.config.image.max_pixels)
+            loaded = read_image(src, max_pixels=self.config.image.max_pixels,
+                                max_bytes=self.config.image.max_memory_mb * 2**20,
+                                then_bytes_per_pixel=3 + write_bytes_per_pixel(dst))  # the anonymized copy, written
             for stage in self.pipeline.annotators:  # per-image camera data (EXIF focal length)
                 getattr(stage, "set_image", lambda _loaded: None)(loaded)
             before = _identify_counts(self.pipeline)
@@ -95,7 +107,7 @@ class Anonymizer:
             item.add_frame(0, result.faces)
             _identify_report(item, self.pipeline, before)
             write_image(loaded, result.frame, dst, keep_metadata=self.config.image.keep_metadata,
-                        quality=self.config.image.quality)
+                        quality=self.config.image.quality, replace=overwrite)
         return item
 
     def video(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
@@ -119,7 +131,7 @@ class Anonymizer:
                     yield res.frame
 
             before = _identify_counts(self.pipeline)
-            stats = transcode_video(src, dst, process, self.config.video, on_frame=on_frame)
+            stats = transcode_video(src, dst, process, self.config.video, on_frame=on_frame, replace=overwrite)
             _identify_report(item, self.pipeline, before)
             item.extra["video"] = {"width": stats.width, "height": stats.height,
                                    "fps": float(stats.fps) if stats.fps else None,
@@ -181,29 +193,50 @@ class Anonymizer:
              on_frame: Callable[[int], None] | None = None) -> list[ItemReport]:
         """Every image and video below ``src``, mirrored below ``dst``.
 
-        A bad file is recorded as an error and the others are still processed. ``on_start``
-        is called before each file is processed, ``on_frame`` with each video's frame count
-        so far, ``on_item`` with each file's result (progress displays).
+        A bad file is recorded as an error and the others are still processed; so is a
+        sub-folder that cannot be read (an item of kind ``folder``). An output folder that
+        cannot be made raises :class:`OutputError` (``dst`` itself: before any work) or fails
+        the files that would go in it (a sub-folder). Symbolic links to folders are not
+        followed; each is logged as a warning. ``on_start`` is called before each file is
+        processed, ``on_frame`` with each video's frame count so far, ``on_item`` with each
+        file's result (progress displays).
         """
         src = Path(src)
         dst = Path(dst) if dst is not None else default_output(src)
+        if not src.is_dir():
+            raise MediaNotFoundError(f"{src}: no such folder")
         items = []
-        for path in walk_media(src):
+
+        def unreadable(folder: Path, exc: VeilError) -> None:
+            items.append(self.report.add(ItemReport(input=str(folder), kind="folder", status="error", error=str(exc))))
+
+        media = list(walk_media(src, on_skip=lambda p, why: log.warning("%s: %s", p, why), on_error=unreadable))
+        make_folder(dst)
+        for path in media:
             out = dst / path.relative_to(src)
             if out.exists() and skip_existing and not overwrite:
                 item = self.report.add(ItemReport(input=str(path), kind=media_kind(path), output=str(out), status="skipped"))
             else:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                if on_start:
-                    on_start(path)
-                try:
-                    item = self.file(path, out, overwrite, on_frame)
-                except VeilError:
-                    item = self.report.items[-1]  # image()/video() record the item before any work
+                item = self._tree_file(path, out, overwrite, on_start, on_frame)
             items.append(item)
             if on_item:
                 on_item(path, item)
         return items
+
+    def _tree_file(self, path: Path, out: Path, overwrite: bool, on_start: Callable[[Path], None] | None,
+                   on_frame: Callable[[int], None] | None) -> ItemReport:
+        """One file of a folder run; its error is recorded in its item, not raised."""
+        try:
+            make_folder(out.parent)
+        except OutputError as exc:
+            return self.report.add(ItemReport(input=str(path), kind=media_kind(path), output=str(out),
+                                              status="error", error=str(exc)))
+        if on_start:
+            on_start(path)
+        try:
+            return self.file(path, out, overwrite, on_frame)
+        except VeilError:
+            return self.report.items[-1]  # image()/video() record the item before any work
 
     def gallery(self, create: bool = False):
         """The gallery of enrolled people this anonymizer's config points at (a
@@ -213,9 +246,18 @@ class Anonymizer:
 
         return Gallery(self.config.identify.gallery, self.config.identify.key_file, create=create)
 
-    def write_report(self, path: Path | str) -> None:
+    def write_report(self, path: Path | str | None = None) -> None:
+        """Write the run report to ``path`` (default: the ``report_path`` given at creation).
+        It has per-frame face records only when the Anonymizer was made with ``report_path``."""
+        path = path if path is not None else self.report_path
+        if path is None:
+            raise ConfigError("write_report needs a path (or make the Anonymizer with report_path=...)")
+        path = Path(path)
+        for item in self.report.items:  # e.g. --report photo.jpg: never replace a medium with JSON
+            if any(p is not None and _same_file(path, Path(p)) for p in (item.input, item.output)):
+                raise OutputError(f"{path}: the report would overwrite an input or output; not written")
         self.report.timings = self.pipeline.timings.as_dict()
-        self.report.write(Path(path))
+        self.report.write(path)
 
     # -- helpers -----------------------------------------------------------------------
     def _item(self, item: ItemReport, src: Path, dst: Path, overwrite: bool):
@@ -233,6 +275,11 @@ class _ItemContext:
         self.t0 = time.perf_counter()
         try:
             check_output_path(self.src, self.dst)
+            report = self.anon.report_path
+            if report is not None and _same_file(report, self.src):
+                raise OutputError(f"{report}: the report would overwrite the input")
+            if report is not None and _same_file(report, self.dst):
+                raise OutputError(f"{report}: the report and the output are the same file")
             if self.dst.exists() and not self.overwrite:
                 raise OutputError(f"{self.dst}: output exists (use --overwrite)")
         except VeilError as exc:
@@ -244,11 +291,22 @@ class _ItemContext:
         if exc is not None:
             self.item.status = "error"
             self.item.error = str(exc) if isinstance(exc, VeilError) else f"{exc_type.__name__}: {exc}"
-            self.item.frames.clear()
+            self.item.discard_frames()
             return False
         self.item.input_sha256 = sha256_file(self.src)
         self.item.output_sha256 = sha256_file(self.dst)
         return False
+
+
+def _frame_log_for(report: Path) -> FrameLog:
+    """Check that the report can be written (before any work) and open its frame log."""
+    if report.is_dir():
+        raise OutputError(f"{report}: the report path is a folder")
+    return FrameLog(report.parent)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
 
 
 def _identify_counts(pipeline: Pipeline) -> tuple[int, int]:

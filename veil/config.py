@@ -147,6 +147,7 @@ class ImageConfig(_Frozen):
     keep_metadata: bool = Field(False, description="keep EXIF/XMP (GPS tags are removed regardless)")
     quality: int = Field(95, ge=1, le=100, description="JPEG/WebP quality")
     max_pixels: int = Field(200_000_000, ge=1, description="refuse larger images (decompression bombs)")
+    max_memory_mb: int = Field(2048, ge=1, description="refuse images that need more memory to decode, anonymize and write (MB, estimated from the header)")
 
 
 class DepthConfig(_Frozen):

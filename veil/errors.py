@@ -7,7 +7,8 @@
     │   ├── UnsupportedMediaError   not an image or video veil reads (or unsupported codec)
     │   ├── CorruptMediaError       empty, truncated or undecodable file
     │   └── MediaTooLargeError      decompression bomb / dimensions over the limit
-    ├── OutputError          (4)    the output cannot be written (missing dir, read-only, exists)
+    ├── OutputError          (4)    the output cannot be written (missing dir, read-only, exists,
+    │                               or appeared while the run was working)
     ├── ModelError           (5)    model file missing, wrong checksum or wrong shape
     └── ProcessingError      (6)    something failed mid-run; nothing was written
 

@@ -15,6 +15,7 @@ from ..errors import ConfigError, VeilError
 from ..io.interrupts import exit_status, signal_label
 from ..render import FILTERS
 from .progress import err_console
+from .safe_text import printable
 
 __all__ = ["STRENGTH_HELP", "ALLOW_WEAK_HELP", "PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName",
            "AudioChoice", "build", "flag_for", "warn_not_hiding", "one_line_errors", "parse_rotations", "parse_scales"]
@@ -117,7 +118,7 @@ def one_line_errors(fn):
         try:
             return fn(*args, **kwargs)
         except VeilError as exc:
-            err_console.print(f"veil: error: {exc}", markup=False, highlight=False)
+            err_console.print(f"veil: error: {printable(exc)}", markup=False, highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             # writers of files remove their temporary file; a live run says what it kept

@@ -25,6 +25,7 @@ from .gallery_cmd import gallery_app
 from .models_cmd import models_app
 from .stream_cmd import stream
 from .progress import RunProgress, console, err_console, file_progress
+from .safe_text import PrintableFormatter, markup_safe, printable
 
 app = typer.Typer(
     name="veil",
@@ -65,6 +66,7 @@ _DEPTH = "Distance"
 @one_line_errors
 def anonymize(
     inputs: List[Path] = typer.Argument(..., metavar="INPUT", show_default=False,
+                                        readable=False,  # unreadable: bad input (exit 3), not a usage error
                                         help="Images, videos or folders (processed recursively); several may be given."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output file or folder (default NAME_anonymized next to each input); "
@@ -109,6 +111,8 @@ def anonymize(
     end: Optional[float] = typer.Option(None, help="End time in seconds.", rich_help_panel=_VIDEO),
     keep_metadata: Optional[bool] = typer.Option(None, "--keep-metadata/--strip-metadata", rich_help_panel=_OUTPUT,
                                                  help="Keep image EXIF (GPS is always removed) (default strip)."),
+    max_image_mb: Optional[int] = typer.Option(None, rich_help_panel=_OUTPUT,
+                                               help="Refuse images that need more memory (MB, estimated from the header; default 2048)."),
     report: Optional[Path] = typer.Option(None, help="Write a JSON report of faces, decisions and the run manifest.", rich_help_panel=_OUTPUT),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs.", rich_help_panel=_OUTPUT),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="In folders, skip files whose output exists.", rich_help_panel=_OUTPUT),
@@ -131,16 +135,17 @@ def anonymize(
                   feather=feather, strength=strength, allow_weak=allow_weak, threshold=threshold, max_side=max_side, tile=tile,
                   device=device, detector=detector, low_light=low_light, low_light_bright_end=low_light_bright_end,
                   scales=parse_scales(scales), flip=flip, rotations=parse_rotations(rotations), codec=codec, crf=crf, encoder_preset=encoder_preset,
-                  copy_audio=None if audio is None else audio.value == "keep", start=start, end=end, keep_metadata=keep_metadata,
+                  copy_audio=None if audio is None else audio.value == "keep", start=start, end=end, keep_metadata=keep_metadata, max_memory_mb=max_image_mb,
                   only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
                   depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,
-                  spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file)
+                  spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file,
+                  report_path=report)  # checked now, not after the work
     hides = warn_not_hiding(anon)
     try:
         items = _run(anon, _targets(inputs, output), overwrite, skip_existing, quiet)
     finally:
         if report is not None:
-            anon.write_report(report)
+            anon.write_report()
     _summary(items, quiet, hides)
     if any(it.status == "error" for it in items):
         raise typer.Exit(3)
@@ -150,6 +155,7 @@ def _targets(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path |
     """(input, output) pairs. With several inputs, ``-o`` is a folder and each input keeps its
     name inside it; two inputs with one name are refused before anything runs."""
     from ..errors import ConfigError, OutputError
+    from ..io.paths import make_folder
 
     if len(inputs) == 1 or output is None:
         return [(p, output) for p in inputs]
@@ -161,7 +167,7 @@ def _targets(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path |
         if dst in seen:
             raise ConfigError(f"{seen[dst]} and {src} would both be written to {dst}; run them separately")
         seen[dst] = src
-    output.mkdir(parents=True, exist_ok=True)
+    make_folder(output)
     return pairs
 
 
@@ -172,7 +178,8 @@ def _run(anon, targets: list[tuple[Path, Path | None]], overwrite: bool, skip_ex
     from ..io.paths import walk_media
     from ..report import ItemReport
 
-    files = sum(sum(1 for _ in walk_media(src)) if src.is_dir() else 1 for src, _ in targets)
+    files = sum(sum(1 for _ in walk_media(src, on_error=lambda path, exc: None)) if src.is_dir() else 1  # tree reports them
+                for src, _ in targets)
     items: list = []
     with RunProgress(files, quiet) as progress:
         for src, dst in targets:
@@ -207,9 +214,9 @@ def _summary(items, quiet: bool, hides: bool = True) -> None:
             done = f"{len(ok)} file(s) written ({sum(i.counts['faces'] for i in ok)} face detections found, NOT hidden)"
         console.print(f"{done}, {len(skipped)} skipped, {len(bad)} failed")
         if len(items) == 1 and ok:
-            console.print(f"-> {ok[0].output}")
+            console.print(f"-> {printable(ok[0].output)}", markup=False, highlight=False)
     for i in bad:
-        err_console.print(f"[red]error:[/] {i.error}")
+        err_console.print(f"[red]error:[/] {markup_safe(i.error)}")
 
 
 @app.command()
@@ -231,7 +238,7 @@ def detect(
     anon = build(preset, threshold=threshold, max_side=max_side, tile=tile, device=device)
     n_img, n_faces = run_detect(anon, input, wider_out, min_score, quiet)
     if not quiet:
-        console.print(f"{n_img} image(s), {n_faces} detection(s) -> {wider_out}")
+        console.print(f"{n_img} image(s), {n_faces} detection(s) -> {printable(wider_out)}", markup=False)
 
 
 @app.command()
@@ -259,6 +266,8 @@ app.command()(stream)
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.WARNING, format="veil: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("veil: %(message)s"))  # messages name files: escaped
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     with terminate_as_interrupt():  # SIGTERM: cleaned up like Ctrl-C (the library never sets handlers)
         app(args=argv, prog_name="veil")

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..io.paths import media_kind
 from ..report import ItemReport
+from .safe_text import markup_safe
 
 console = Console(stderr=True, soft_wrap=True)  # soft_wrap: messages stay on one line
 err_console = console
@@ -92,12 +93,12 @@ class RunProgress:
             return
         if self.bar is not None:
             if self._files_task is not None:
-                self.bar.update(self._files_task, description=f"file {self.n_done + 1}/{self.files}: {self.current.name}")
+                self.bar.update(self._files_task, description=f"file {self.n_done + 1}/{self.files}: {markup_safe(self.current.name)}")
             if self._frames_task is not None:
                 self.bar.remove_task(self._frames_task)
                 self._frames_task = None
             if video:
-                self._frames_task = self.bar.add_task(self.current.name, total=self._frames_total, speed_fps="")
+                self._frames_task = self.bar.add_task(markup_safe(self.current.name), total=self._frames_total, speed_fps="")
         elif video:
             log.info("%s%s: started (%s frames)", self._prefix(), self.current.name, self._frames_total or "?")
 
@@ -125,7 +126,7 @@ class RunProgress:
             if self._files_task is not None:
                 self.bar.advance(self._files_task)
             if item.status == "error":
-                self.print(f"[red]error:[/] {item.error}")
+                self.print(f"[red]error:[/] {markup_safe(item.error)}")
             return
         n = item.counts["frames"]
         what = {"ok": f"done, {n} frame(s), {item.counts['anonymized']} face(s) hidden", "skipped": "skipped (output exists)",

@@ -44,7 +44,8 @@ def stream(
     from ..io.stream import StreamOptions
 
     anon = build(preset, filter=filter, color=color, strength=strength, allow_weak=allow_weak, threshold=threshold,
-                 max_side=max_side, detect_every=detect_every, spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file)
+                 max_side=max_side, detect_every=detect_every, spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file,
+                 report_path=report)  # checked now, not after the stream ends
     done = "anonymized" if warn_not_hiding(anon) else "written, faces NOT hidden"
     opts = StreamOptions(max_latency_s=max_latency, reconnect=reconnect, stall_timeout_s=stall_timeout,
                          output_format=format, live=live)
@@ -60,7 +61,7 @@ def stream(
             item = anon.stream(source, output, opts, on_frame=on_frame, stop=stop)
         finally:
             if report is not None:
-                anon.write_report(report)
+                anon.write_report()
     s = item.extra.get("stream", {})
     if not quiet:
         console.print(f"{s.get('frames_out', 0)} frames {done}, {s.get('dropped', 0)} dropped before processing, "

@@ -18,6 +18,11 @@ lock is what protects a live writer whose pid means nothing here (a veil in anot
 writing into a shared folder; on a network share, as far as the file system shares locks).
 A file whose lock cannot be taken, on a file system without locks too, is left alone.
 Without ``fcntl`` (Windows) there is no lock and no cleanup.
+
+Without ``replace``, the finished file *claims* the name instead: it is hard-linked onto the
+target, which fails if anything is there by then. Checking for an existing output when a run
+starts is not enough: two runs into one output both pass that check, and a plain rename lets
+the later one win silently while the earlier one's report describes a file that is gone.
 """
 
 from __future__ import annotations
@@ -50,13 +55,17 @@ _swept_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def atomic_output(dst: Path, suffix: str | None = None) -> Iterator[Path]:
+def atomic_output(dst: Path, suffix: str | None = None, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path in ``dst``'s directory; rename it over ``dst`` on success.
 
     ``suffix`` is the temporary file's extension (default: ``dst``'s), so that libraries that
     pick a format from the name still do. The file exists (empty) when the block starts and
     gets the usual umask-based permissions, not ``mkstemp``'s 0600. The first call for a
     folder removes temporary files left there by killed veil processes (module docstring).
+
+    With ``replace=False`` an existing ``dst`` is never replaced, even one that appeared while
+    the block ran (another run writing the same output): :class:`OutputError` is raised and
+    the temporary file deleted.
 
     Raises :class:`OutputError` (one line) when the directory is missing, not a directory or
     not writable, or when ``dst`` is a directory.
@@ -70,7 +79,10 @@ def atomic_output(dst: Path, suffix: str | None = None) -> Iterator[Path]:
     try:
         yield tmp
         _fsync(tmp)
-        os.replace(tmp, dst)
+        if replace:
+            os.replace(tmp, dst)
+        else:
+            _claim(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -78,6 +90,37 @@ def atomic_output(dst: Path, suffix: str | None = None) -> Iterator[Path]:
     finally:
         if lock_fd is not None:
             os.close(lock_fd)
+
+
+def _claim(tmp: Path, dst: Path) -> None:
+    """Give ``tmp`` the name ``dst`` only if nothing has that name: a hard link, which the
+    kernel refuses atomically when ``dst`` exists. Filesystems without hard links (FAT, some
+    network mounts) get an exclusively created placeholder that the rename then replaces."""
+    try:
+        try:
+            os.link(tmp, dst)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here
+            _claim_with_placeholder(tmp, dst)
+            return
+    except FileExistsError:
+        raise OutputError(f"{dst}: output appeared while this run was working (another run writing the same "
+                          "file?); not replaced (use --overwrite to replace it)") from None
+    except OSError as exc:
+        raise OutputError(f"{dst}: cannot write ({exc.strerror or exc})") from None
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+
+
+def _claim_with_placeholder(tmp: Path, dst: Path) -> None:
+    os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            dst.unlink()  # our own empty placeholder
+        raise
 
 
 def remove_stale_parts(folder: Path) -> list[Path]:

@@ -28,6 +28,11 @@ this module is deliberately conservative:
   (``PIL.Image.MAX_IMAGE_PIXELS``, a process-wide setting this module never changes) also
   applies and is mapped to the same error, so the effective limit is
   ``min(max_pixels, 2 * PIL.Image.MAX_IMAGE_PIXELS)`` (about 179 Mpx with Pillow's default).
+  Memory is bounded too, from the same header: the bytes the decode needs (Pillow's buffer in
+  the file's pixel mode, a converted copy, the RGB array) over ``max_bytes`` raise
+  :class:`~veil.errors.MediaTooLargeError` in one line. Pillow's ``DecompressionBombWarning``
+  (from 89 Mpx) is silenced inside :func:`read_image`: veil's own limits have decided by then,
+  and a raw Python warning is no message for a user.
 * **Atomic output.** Writes go to a temporary file in the target folder that is renamed over
   the target only when complete (:func:`veil.io.atomic.atomic_output`).
 
@@ -39,9 +44,11 @@ to sRGB through the profile (and the profile is then not written, sRGB being the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -190,7 +197,8 @@ class LoadedImage:
 # --------------------------------------------------------------------------- reading
 
 
-def read_image(path: Path, max_pixels: int = 200_000_000) -> LoadedImage:
+def read_image(path: Path, max_pixels: int = 200_000_000, max_bytes: int | None = 2 * 2**30,
+               then_bytes_per_pixel: int = 0) -> LoadedImage:
     """Decode ``path`` completely, or raise an :class:`~veil.errors.InputError` naming it.
 
     Raises:
@@ -198,8 +206,11 @@ def read_image(path: Path, max_pixels: int = 200_000_000) -> LoadedImage:
         UnsupportedMediaError: a directory or other non-file, not an image, a format veil
             does not read, an unsupported pixel mode, or an animated / multi-page image.
         CorruptMediaError: empty, truncated or undecodable.
-        MediaTooLargeError: more than ``max_pixels`` pixels (checked from the header,
-            before decoding) or over Pillow's decompression-bomb limit.
+        MediaTooLargeError: more than ``max_pixels`` pixels, or more than ``max_bytes`` of
+            memory (both checked from the header, before decoding), or over Pillow's
+            decompression-bomb limit. The memory is the decode's (:func:`decode_bytes`) or,
+            if more, the RGB array plus ``then_bytes_per_pixel`` for what the caller does
+            next with it (e.g. an anonymized copy and :func:`write_bytes_per_pixel`).
         InputError: the file cannot be opened (e.g. permission denied).
     """
     path = Path(path)
@@ -215,7 +226,8 @@ def read_image(path: Path, max_pixels: int = 200_000_000) -> LoadedImage:
         raise CorruptMediaError(f"{path}: empty file")
 
     try:
-        im = Image.open(path, formats=_READ_FORMATS)
+        with _no_bomb_warning():
+            im = Image.open(path, formats=_READ_FORMATS)
     except FileNotFoundError:
         raise MediaNotFoundError(f"{path}: no such file") from None
     except PermissionError:
@@ -232,15 +244,55 @@ def read_image(path: Path, max_pixels: int = 200_000_000) -> LoadedImage:
     except Exception as exc:  # plugins raise all sorts of things on malformed headers
         raise CorruptMediaError(f"{path}: corrupt image header ({_one_line(exc)})") from exc
 
-    with im:
-        return _decode(im, path, max_pixels)
+    with im, _no_bomb_warning():
+        return _decode(im, path, max_pixels, max_bytes, then_bytes_per_pixel)
 
 
-def _decode(im: Image.Image, path: Path, max_pixels: int) -> LoadedImage:
+@contextlib.contextmanager
+def _no_bomb_warning():
+    """Pillow warns (a raw Python warning, or an exception under ``-W error``) from 89 Mpx;
+    veil's own limits, checked from the header, decide instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+#: Bytes per pixel of Pillow's buffer, by mode (3-band modes are stored in 4 bytes).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+def decode_bytes(im: Image.Image) -> int:
+    """Memory the decode of ``im`` needs, from its header: Pillow's buffer in the file's
+    mode, a converted RGB(A) copy unless the file is RGB already, and the RGB array.
+    (docs/benchmarks.md: an image run's measured peak is within 6 % of the whole estimate.)"""
+    width, height = im.size
+    per_pixel = _MODE_BYTES.get(im.mode, 4) + (0 if im.mode == "RGB" else 4) + 3
+    return width * height * per_pixel
+
+
+def _mb(n: int) -> str:
+    mb = n / 2**20
+    return f"{mb:.1f} MB" if mb < 10 else f"{mb:,.0f} MB"
+
+
+def write_bytes_per_pixel(dst: Path) -> int:
+    """Memory a pixel costs :func:`write_image`: Pillow's copy of the frame (4 bytes), and the
+    encoder's buffers; a JPEG's optimized Huffman tables need every DCT coefficient (~8)."""
+    return 4 + (8 if _WRITE_FORMATS.get(Path(dst).suffix.lower()) == "JPEG" else 1)
+
+
+def _decode(im: Image.Image, path: Path, max_pixels: int, max_bytes: int | None = None,
+            then_bytes_per_pixel: int = 0) -> LoadedImage:
     width, height = im.size
     if width * height > max_pixels:
         raise MediaTooLargeError(
             f"{path}: {width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} (max_pixels)"
+        )
+    need = max(decode_bytes(im), width * height * (3 + then_bytes_per_pixel))
+    if max_bytes is not None and need > max_bytes:
+        raise MediaTooLargeError(
+            f"{path}: {width}x{height} {im.mode} image needs about {_mb(need)} of memory, "
+            f"over the limit of {_mb(max_bytes)} (--max-image-mb)"
         )
     if width <= 0 or height <= 0:
         raise CorruptMediaError(f"{path}: image has no pixels ({width}x{height})")
@@ -292,11 +344,25 @@ def _decode(im: Image.Image, path: Path, max_pixels: int) -> LoadedImage:
         if alpha is not None:
             alpha = alpha.transpose(method)
 
-    rgb = np.array(rgb_img, dtype=np.uint8, order="C")
+    rgb = _to_array(rgb_img)
     alpha_arr = np.array(alpha, dtype=np.uint8, order="C") if alpha is not None else None
     assert rgb.ndim == 3 and rgb.shape[2] == 3
     exif = _sanitize_exif(exif_obj, path) if exif_obj is not None else None
     return LoadedImage(rgb=rgb, alpha=alpha_arr, format=fmt, exif=exif, icc_profile=icc, path=path)
+
+
+def _to_array(img: Image.Image) -> np.ndarray:
+    """``np.array(img)`` for an RGB image, in bands of rows: numpy's own conversion goes
+    through a full-size ``bytes`` copy (3 more bytes a pixel at the peak, 120 MB at 40 Mpx)."""
+    width, height = img.size
+    out = np.empty((height, width, 3), np.uint8)
+    rows = max(1, _BAND_BYTES // (3 * width))
+    for y in range(0, height, rows):
+        out[y:y + rows] = np.asarray(img.crop((0, y, width, min(height, y + rows))))
+    return out
+
+
+_BAND_BYTES = 16 * 2**20
 
 
 def _bomb_error(path: Path, exc: BaseException) -> MediaTooLargeError:
@@ -447,6 +513,7 @@ def write_image(
     dst: Path,
     keep_metadata: bool = False,
     quality: int = 95,
+    replace: bool = True,
 ) -> None:
     """Write ``rgb`` (the anonymized ``image.rgb``) to ``dst``, atomically.
 
@@ -458,6 +525,7 @@ def write_image(
     JPEG: ``quality``, 4:4:4 chroma at quality >= 90 (keeps colour edges crisp), else 4:2:0.
     WebP: lossy at ``quality``, alpha lossless. TIFF: deflate when libtiff is available, except
     when kept EXIF has an Exif sub-IFD (libtiff cannot write it): then uncompressed.
+    ``replace=False``: never replace an existing ``dst``, even one that appeared meanwhile.
 
     Raises:
         ConfigError: unsupported output suffix, or quality outside 1..100.
@@ -518,7 +586,7 @@ def write_image(
             params.update(compression="tiff_adobe_deflate")
 
     try:
-        with atomic_output(dst, suffix) as tmp:
+        with atomic_output(dst, suffix, replace=replace) as tmp:
             pil.save(tmp, format=fmt, **params)
     except OSError as exc:
         reason = exc.strerror or _one_line(exc)

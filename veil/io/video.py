@@ -232,6 +232,8 @@ def _open_input(path: Path) -> av.container.InputContainer:
         raise CorruptMediaError(f"{path}: empty file")
     try:
         inp = av.open(str(path), metadata_errors="replace")
+    except PermissionError:  # (av's is an FFmpegError too: before the sniffing below re-opens the file)
+        raise InputError(f"{path}: permission denied") from None
     except av.error.FFmpegError as exc:
         reason = _reason(exc)
         if _looks_like_video(path):
@@ -385,6 +387,7 @@ def transcode_video(
     process: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]],
     cfg: VideoConfig,
     on_frame: Optional[Callable[[int], None]] = None,
+    replace: bool = True,
 ) -> VideoStats:
     """Decode ``src``, run its frames through ``process``, encode them to ``dst``.
 
@@ -392,6 +395,7 @@ def transcode_video(
     exactly one frame of the same shape per input frame, in order (it may read ahead).
     ``on_frame(n)`` is called after the n-th frame is written. ``dst``'s suffix picks the
     container (.mp4 .mov .mkv .webm .avi). See the module docstring for what is kept.
+    ``replace=False``: never replace an existing ``dst``, even one that appeared meanwhile.
 
     Raises ConfigError (settings), InputError subclasses (the input), OutputError (cannot
     write), ProcessingError (``process`` broke its contract, or encoding failed), and
@@ -403,7 +407,7 @@ def transcode_video(
     codec = _encoder(cfg, fmt)
     _check_trim(cfg)
     source = _probe(src, cfg.start, cfg.end)
-    with atomic_output(dst) as tmp:
+    with atomic_output(dst, replace=replace) as tmp:
         with _open_input(src) as inp, _open_output(tmp, fmt, dst) as out:
             job = _Transcoder(src, inp, out, source, cfg, codec, fmt)
             job.run(process, on_frame)

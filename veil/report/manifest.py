@@ -18,9 +18,12 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import numpy as np
 
 from ..faces import Faces
+from .frame_log import FrameLog
 
 __all__ = ["ItemReport", "RunReport", "NOT_HIDDEN"]
 
@@ -30,21 +33,45 @@ NOT_HIDDEN = "; NOT hidden: the filter does not anonymize"
 
 @dataclass
 class ItemReport:
-    """One input file (or stream, or in-memory frame) of a run."""
+    """One input file (or stream, or in-memory frame) of a run.
+
+    Only counters stay in memory. The per-frame records (boxes, scores, decisions) go to the
+    run's :class:`~veil.report.frame_log.FrameLog` when a report was asked for, and nowhere
+    otherwise: they would grow with the length of a video.
+    """
 
     input: str
-    kind: str  # "image" | "video"
+    kind: str  # "image" | "video" | "stream"
     output: str | None = None
     status: str = "ok"  # "ok" | "error" | "skipped"
     error: str | None = None
     input_sha256: str | None = None
     output_sha256: str | None = None
-    frames: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     hides: bool = True  # False when the filter leaves faces visible (none, debug): nothing counts as anonymized
+    n_frames: int = 0
+    n_faces: int = 0
+    n_anonymized: int = 0
+    _log: FrameLog | None = field(default=None, repr=False, compare=False)
+    _span: tuple[int, int] = field(default=(0, 0), repr=False, compare=False)
+
+    def attach(self, log: FrameLog | None) -> None:
+        """Record this item's frames in ``log`` (items are recorded one after another)."""
+        self._log = log
+        if log is not None:
+            self._span = (log.tell(), log.tell())
 
     def add_frame(self, index: int, faces: Faces, time_s: float | None = None) -> None:
+        self.n_frames += 1
+        self.n_faces += len(faces)
+        if self.hides:
+            self.n_anonymized += int(np.count_nonzero(faces.to_anonymize))
+        if self._log is None:
+            return
+        start, end = self._span
+        if end != self._log.tell():
+            raise RuntimeError("the frames of two report items were interleaved")
         rec: dict[str, Any] = {"index": index}
         if time_s is not None:
             rec["time_s"] = round(time_s, 4)
@@ -54,15 +81,28 @@ class ItemReport:
                 if face["anonymized"]:
                     face["anonymized"] = False
                     face["reason"] += NOT_HIDDEN
-        self.frames.append(rec)
+        self._log.append(rec)
+        self._span = (start, self._log.tell())
+
+    def discard_frames(self) -> None:
+        """Forget the frames (the item failed: they describe no output)."""
+        self.n_frames = self.n_faces = self.n_anonymized = 0
+        start, end = self._span
+        if self._log is not None and end == self._log.tell():
+            self._log.truncate(start)
+        self._span = (start, start)
+
+    def frame_records(self) -> Iterator[bytes]:
+        """The per-frame records as JSON documents, read back from the frame log."""
+        if self._log is not None:
+            yield from self._log.read(*self._span)
 
     @property
     def counts(self) -> dict[str, int]:
-        faces = [f for fr in self.frames for f in fr["faces"]]
-        return {"frames": len(self.frames), "faces": len(faces),
-                "anonymized": sum(1 for f in faces if f["anonymized"])}
+        return {"frames": self.n_frames, "faces": self.n_faces, "anonymized": self.n_anonymized}
 
-    def as_dict(self, per_frame: bool = True) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
+        """Everything but the per-frame records (see :meth:`frame_records`)."""
         d: dict[str, Any] = {"input": self.input, "kind": self.kind, "status": self.status}
         for key in ("error", "output", "input_sha256", "output_sha256"):
             if getattr(self, key) is not None:
@@ -70,22 +110,25 @@ class ItemReport:
         d["counts"] = self.counts
         d["seconds"] = round(self.seconds, 3)
         d.update(self.extra)
-        if per_frame:
-            d["frames"] = self.frames
         return d
 
 
 @dataclass
 class RunReport:
+    """The manifest and the items of a run. ``frames``: where per-frame records go (None:
+    nowhere, the report then has counts only)."""
+
     settings: dict[str, Any]
     model: dict[str, Any]
     items: list[ItemReport] = field(default_factory=list)
     started: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     timings: dict[str, Any] = field(default_factory=dict)
+    frames: FrameLog | None = None
     hides: bool = True  # the run's filter hides faces (False for none, debug); passed on to every item
 
     def add(self, item: ItemReport) -> ItemReport:
         item.hides = self.hides
+        item.attach(self.frames)
         self.items.append(item)
         return item
 
@@ -99,6 +142,7 @@ class RunReport:
         return t
 
     def as_dict(self) -> dict[str, Any]:
+        """The report without per-frame records."""
         from .. import __version__
 
         return {
@@ -114,14 +158,31 @@ class RunReport:
                 "faces_hidden": self.hides,
                 "totals": self.totals,
                 "timings": self.timings,
+                "per_frame": self.frames is not None,
             },
             "items": [it.as_dict() for it in self.items],
         }
 
     def write(self, path: Path) -> None:
-        """Write the report as JSON, atomically."""
+        """Write the report as JSON, atomically, streaming the per-frame records from the
+        frame log (each item gets a ``frames`` list) so that memory stays flat."""
         from ..io.atomic import atomic_output
 
         path = Path(path)
-        with atomic_output(path, ".json") as tmp:
-            tmp.write_text(json.dumps(self.as_dict(), indent=1), encoding="utf-8")
+        doc = self.as_dict()
+        with atomic_output(path, ".json") as tmp, open(tmp, "wb") as fh:
+            fh.write(b'{"manifest": ' + _dump(doc["manifest"]) + b',\n"items": [')
+            for k, (item, d) in enumerate(zip(self.items, doc["items"])):
+                fh.write(b"\n" if k == 0 else b",\n")
+                if self.frames is None:
+                    fh.write(_dump(d))
+                    continue
+                fh.write(_dump(d)[:-1].rstrip() + b',\n "frames": [')
+                for n, rec in enumerate(item.frame_records()):
+                    fh.write((b"\n  " if n == 0 else b",\n  ") + rec)
+                fh.write(b"]}")
+            fh.write(b"\n]}\n")
+
+
+def _dump(obj: Any) -> bytes:
+    return json.dumps(obj, indent=1).encode("utf-8")
