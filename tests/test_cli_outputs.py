@@ -133,6 +133,8 @@ def test_output_folder_that_cannot_be_made_is_one_line_exit_4(photo, tmp_path):
     assert res.exit_code == 4, res.output
     assert "cannot create the output folder" in res.output and "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
+    res = run("anonymize", photo, photo.parent, "-o", blocker / "out", "-q")  # several inputs: -o is a folder
+    assert res.exit_code == 4 and "cannot create the output folder" in res.output, res.output
 
 
 def test_output_sub_folder_that_cannot_be_made_fails_only_its_files(photo, tmp_path, grace_hopper):
