@@ -204,7 +204,7 @@ class Anonymizer:
         src = Path(src)
         dst = Path(dst) if dst is not None else default_output(src)
         if not src.is_dir():
-            raise MediaNotFoundError(f"{src}: no such folder")
+            raise MediaNotFoundError(f"{src}: {'not a folder' if src.exists() else 'no such folder'}")
         items = []
 
         def unreadable(folder: Path, exc: VeilError) -> None:
