@@ -179,6 +179,99 @@ class Anonymizer:
                                         "latency_max_s": round(stats.latency_max_s, 3), "ended": stats.ended}
         return item
 
+    # -- plans: analysis and rendering as two steps ---------------------------------------
+    def analyze(self, src: Path | str, on_frame: Callable[[int], None] | None = None):
+        """Detect, track, annotate and decide, without rendering: the :class:`veil.plan.Plan`
+        of ``src`` (an image or a video), for a person to review and ``render`` to apply."""
+        from . import __version__
+        from .plan import InputInfo, Plan
+        from .plan_faces import PlanCollector
+
+        src = Path(src)
+        if self.config.depth.background_beyond is not None:
+            raise ConfigError("--background-beyond cannot be planned (it needs dense depth at render time); "
+                              "use veil anonymize")
+        collector, times, shape, fps = PlanCollector(), [], [], None
+        if media_kind(src) == "image":
+            from .io.images import read_image
+
+            loaded = read_image(src, max_pixels=self.config.image.max_pixels)
+            for stage in self.pipeline.annotators:
+                getattr(stage, "set_image", lambda _loaded: None)(loaded)
+            collector.add(0, self.pipeline.process([loaded.rgb], render=False)[0].faces)
+            times, shape, kind = [0.0], [loaded.rgb.shape[:2]], "image"
+        else:
+            from .io.video import decode_video, probe_video
+
+            info = probe_video(src, start=self.config.video.start, end=self.config.video.end)
+            fps = float(info.fps) if info.fps else None
+
+            def frames() -> Iterator[np.ndarray]:
+                for arr, t in decode_video(src, self.config.video):
+                    times.append(t)
+                    if not shape:
+                        shape.append(arr.shape[:2])
+                    yield arr
+
+            try:
+                for i, res in enumerate(self.pipeline.run(frames(), fps, render=False)):
+                    collector.add(i, res.faces)
+                    if on_frame is not None:
+                        on_frame(i + 1)
+            finally:
+                self.pipeline.rendering = True
+            kind = "video"
+        (h, w), st = shape[0], src.stat()
+        inp = InputInfo(name=src.name, kind=kind, sha256=sha256_file(src), size=st.st_size, width=w, height=h,
+                        frames=len(times), fps=fps, timestamps=[round(t, 6) for t in times])
+        return Plan(veil_version=__version__, input=inp, models={"detector": self.model_info},
+                    settings=self.config.model_dump(mode="json"), tracks=collector.finished())
+
+    def render(self, src: Path | str, plan, dst: Path | str | None = None, overwrite: bool = False,
+               on_frame: Callable[[int], None] | None = None) -> ItemReport:
+        """Render exactly what ``plan`` says onto ``src`` (this anonymizer's filter and video
+        settings). Refuses a plan made for another file (sha256, size, frame count, frame size):
+        PlanError, and nothing is written."""
+        from .pipeline import render_plan
+
+        src = Path(src)
+        dst = Path(dst) if dst is not None else default_output(src)
+        kind = media_kind(src)
+        item = ItemReport(input=str(src), kind=kind, output=str(dst))
+        with self._item(item, src, dst, overwrite):
+            if not src.is_file():
+                from .errors import MediaNotFoundError
+
+                raise MediaNotFoundError(f"{src}: no such file")
+            plan.check_matches(sha256_file(src), src.stat().st_size)
+            flt = self.pipeline.filter
+            if kind == "image":
+                from .io.images import read_image, write_image
+
+                loaded = read_image(src, max_pixels=self.config.image.max_pixels)
+                frame = next(iter(render_plan([loaded.rgb], plan, flt)))
+                write_image(loaded, frame, dst, keep_metadata=self.config.image.keep_metadata,
+                            quality=self.config.image.quality)
+            else:
+                from .io.video import transcode_video
+
+                transcode_video(src, dst, lambda frames: render_plan(frames, plan, flt), self.config.video,
+                                on_frame=on_frame)
+            for track in plan.tracks:
+                item.extra.setdefault("plan_tracks", {}).setdefault(track.decision, 0)
+                item.extra["plan_tracks"][track.decision] += 1
+        return item
+
+    @classmethod
+    def for_plan(cls, plan, **overrides: Any) -> "Anonymizer":
+        """An anonymizer with the plan's settings (filter, video encoding), flags overriding
+        them; identity and distance stages are off (the plan already decided)."""
+        from .config import IdentifyConfig, DepthConfig, validated
+
+        cfg = validated(plan.settings) if plan.settings else get_preset("balanced")
+        cfg = cfg.model_copy(update={"identify": IdentifyConfig(), "depth": DepthConfig()})
+        return cls(cfg, **overrides)
+
     def file(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
              on_frame: Callable[[int], None] | None = None) -> ItemReport:
         """An image or a video, by file suffix."""

@@ -20,7 +20,7 @@ from .faces import Faces
 from .policy import AllMustKeep, AnonymizeAll, Policy
 from .render import Filter, anonymizes, build_filter
 
-__all__ = ["Pipeline", "FrameResult", "Timings"]
+__all__ = ["Pipeline", "FrameResult", "Timings", "render_order", "render_plan"]
 
 
 @dataclass
@@ -53,6 +53,7 @@ class Pipeline:
     #: ``annotate(frame, faces) -> faces`` and sees every frame of a video in order
     annotators: list = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
+    rendering: bool = True  # False while analysing only (run(render=False))
 
     def __post_init__(self) -> None:
         if self.detector is None:
@@ -86,19 +87,24 @@ class Pipeline:
         self.timings.detect += time.perf_counter() - t
         return found
 
-    def process(self, frames: list[np.ndarray]) -> list[FrameResult]:
-        """Anonymize a batch of independent frames (images; video without tracking)."""
+    def process(self, frames: list[np.ndarray], render: bool | None = None) -> list[FrameResult]:
+        """Anonymize a batch of independent frames (images; video without tracking);
+        ``render=False``: decide only (analysis)."""
+        if render is not None:
+            self.rendering = render
         return [self.finish(frame, faces) for frame, faces in zip(frames, self.detect(frames))]
 
-    def run(self, frames: Iterable[np.ndarray], fps: float | None = None) -> Iterator[FrameResult]:
+    def run(self, frames: Iterable[np.ndarray], fps: float | None = None, render: bool = True) -> Iterator[FrameResult]:
         """Anonymize a video's frames, in order, one result per frame.
 
         With tracking on (the default) frames go through the tracker and the look-ahead
         buffer, so results come out with a delay of up to ``lookahead_s``; ``fps`` converts
-        the config's seconds to frames (30 when unknown).
+        the config's seconds to frames (30 when unknown). ``render=False`` is analysis only
+        (``veil analyze``): results carry the decided faces and the frame untouched.
         """
         for stage in (*self.annotators, *getattr(self.policy, "rules", ())):
             getattr(stage, "reset", lambda: None)()  # per-video state (tracks, hysteresis)
+        self.rendering = render
         if not self.config.track.tracking:
             yield from self._run_independent(frames)
             return
@@ -122,11 +128,41 @@ class Pipeline:
             faces = stage.annotate(frame, faces)
         faces = self.policy.decide(faces)
         t2 = time.perf_counter()
-        rendered = self.filter.apply(frame, faces)
+        rendered = self.filter.apply(frame, render_order(faces)) if self.rendering else frame
         self.timings.policy += t2 - t
         self.timings.render += time.perf_counter() - t2
         self.timings.frames += 1
         return FrameResult(rendered, faces)
+
+
+def render_order(faces: Faces) -> Faces:
+    """Faces sorted by box, the order masks are drawn in (overlapping masks depend on it):
+    the one-pass render and the render of a plan draw the same faces the same way."""
+    if len(faces) < 2:
+        return faces
+    b = faces.xyxy
+    return faces[np.lexsort((faces.scores, b[:, 3], b[:, 2], b[:, 1], b[:, 0]))]
+
+
+def render_plan(frames: Iterable[np.ndarray], plan, flt: Filter) -> Iterator[np.ndarray]:
+    """Render exactly what a :class:`~veil.plan.Plan` says: every box of every ``anonymize``
+    track on its frame, nothing of ``keep`` tracks. Raises PlanError (nothing should be
+    written) when the media has more or fewer frames than the plan."""
+    from .plan import PlanError
+    from .plan_faces import faces_of
+
+    boxes = plan.boxes_by_frame("anonymize")
+    n = plan.input.frames
+    i = -1
+    for i, frame in enumerate(frames):
+        if i >= n:
+            raise PlanError(f"the media has more frames than the plan ({n}): made for another file?")
+        h, w = frame.shape[:2]
+        if (w, h) != (plan.input.width, plan.input.height):
+            raise PlanError(f"the plan is for {plan.input.width}x{plan.input.height} frames, the media has {w}x{h}")
+        yield flt.apply(frame, render_order(faces_of(boxes.get(i, []))))
+    if i + 1 != n:
+        raise PlanError(f"the media has {i + 1} frames, the plan {n}: made for another file?")
 
 
 def build_stages(config: Config) -> tuple[list, list]:

@@ -26,6 +26,7 @@ from .models_cmd import models_app
 from .stream_cmd import stream
 from .progress import RunProgress, console, err_console, file_progress
 from .safe_text import PrintableFormatter, markup_safe, printable
+from .plan_cmd import analyze, render
 
 app = typer.Typer(
     name="veil",
@@ -263,6 +264,8 @@ def info() -> None:
 
 
 app.command()(stream)
+app.command()(analyze)
+app.command()(render)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -96,7 +96,7 @@ from .atomic import atomic_output
 from .background import Background
 from .orientation import Orientation, frame_orientation
 
-__all__ = ["VideoInfo", "VideoStats", "probe_video", "transcode_video", "MAX_SIDE", "MAX_PIXELS"]
+__all__ = ["VideoInfo", "VideoStats", "probe_video", "transcode_video", "decode_video", "MAX_SIDE", "MAX_PIXELS"]
 
 log = logging.getLogger("veil")
 
@@ -420,6 +420,22 @@ def transcode_video(
     return stats
 
 
+def decode_video(src: Path, cfg: VideoConfig) -> Iterator[tuple[np.ndarray, float]]:
+    """The frames :func:`transcode_video` would hand ``process`` (same trimming, same order),
+    each with its presentation time in seconds as written to an output, without writing one:
+    analysis (``veil analyze``) needs the frames and their time table, not an encode."""
+    src = Path(src)
+    _check_trim(cfg)
+    source = _probe(src, cfg.start, cfg.end)
+    with _open_input(src) as inp:
+        job = _Transcoder(src, inp, None, source, cfg, "", "")
+        for arr in job._frames():
+            yield arr, float(job.fifo.popleft() * job.tb)
+        job._check_complete()
+    if job.frames_in == 0:
+        raise ConfigError(f"{src}: no video frames between start and end")
+
+
 @contextlib.contextmanager
 def _open_output(tmp: Path, fmt: str, dst: Path) -> Iterator[av.container.OutputContainer]:
     try:
@@ -451,15 +467,16 @@ class _Transcoder:
         origin = Fraction(inp.start_time or 0, 1_000_000)  # seconds count from the container start
         self.lo = origin + Fraction(cfg.start) if cfg.start else None
         self.hi = origin + Fraction(cfg.end) if cfg.end is not None else None
-        self.vout = _add_video_stream(out, codec, source, cfg, fmt, self.tb)
-        self.pix_fmt = self.vout.codec_context.pix_fmt
-        self.enc_tb = Fraction(self.vout.codec_context.time_base)
+        if out is not None:  # None: decode only (decode_video)
+            self.vout = _add_video_stream(out, codec, source, cfg, fmt, self.tb)
+            self.pix_fmt = self.vout.codec_context.pix_fmt
+            self.enc_tb = Fraction(self.vout.codec_context.time_base)
         self.dst_matrix = _SWS_MATRIX.get(source.colors["colorspace"])
         self.dst_range = source.colors["color_range"] or None
         self.to_yuv = VideoReformatter()  # one scaler context for all frames
         self.mux_lock = threading.Lock()
         self.encoder: Optional[Background] = None  # set for the pass
-        self.audio = _add_audio(inp, out, cfg, fmt, self.lo, self.hi, self._mux, src)
+        self.audio = _add_audio(inp, out, cfg, fmt, self.lo, self.hi, self._mux, src) if out is not None else None
         streams = [self.vin] + ([self.audio.ain] if self.audio else [])
         self._seek()
         self.packets = self._demux(streams)
