@@ -249,12 +249,20 @@ class Plan(_Model):
     def add_manual(self, keyframes: list[tuple[int, Box]], reason: str = "added by a reviewer",
                    frames: list[FrameBox] | None = None) -> Track:
         """A manual (anonymized) track: from keyframes by interpolation, or from given frames."""
-        kfs = [Keyframe(index=i, box=tuple(map(float, b))) for i, b in sorted(keyframes)]
+        try:
+            kfs = [Keyframe(index=i, box=tuple(map(float, b))) for i, b in sorted(keyframes)]
+        except ValidationError as exc:
+            raise PlanError(f"invalid box: {exc.errors()[0]['msg']}") from None
         self._check_manual_boxes(kfs)
+        if len({k.index for k in kfs}) != len(kfs):
+            raise PlanError("two keyframes on one frame")
         t = Track(id=self.next_id(), decision="anonymize", reason=reason, source="manual",
                   frames=frames or [], keyframes=kfs)
         self.tracks.append(t)
         return t
+
+    def check_boxes(self, boxes: list[tuple[int, Box]]) -> None:
+        self._check_manual_boxes([Keyframe(index=i, box=tuple(map(float, b))) for i, b in boxes])
 
     def _check_manual_boxes(self, kfs: list[Keyframe]) -> None:
         """A drawn box must lie inside the frame (a small tolerance for rounding)."""

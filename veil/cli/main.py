@@ -27,6 +27,7 @@ from .stream_cmd import stream
 from .progress import RunProgress, console, err_console, file_progress
 from .safe_text import PrintableFormatter, markup_safe, printable
 from .plan_cmd import analyze, render
+from .serve_cmd import serve
 
 app = typer.Typer(
     name="veil",
@@ -266,6 +267,7 @@ def info() -> None:
 app.command()(stream)
 app.command()(analyze)
 app.command()(render)
+app.command()(serve)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,134 @@
+"""Exact frames for the review app.
+
+A browser's ``currentTime`` is not frame-exact, so when the player is paused the app shows
+the frame the server decodes for a frame *index* of the plan: the index's timestamp from the
+plan's table is looked up in the decoded stream (stepping forward decodes one frame; a jump
+seeks to the keyframe before it). Frames are in display orientation, as the plan's boxes.
+The anonymized preview renders the current plan onto the frame with the plan's filter,
+exactly as export will.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import OrderedDict
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Optional
+
+import av
+import cv2
+import numpy as np
+
+from ..errors import CorruptMediaError
+from ..plan import Plan
+
+__all__ = ["FrameSource", "jpeg"]
+
+_EPS = 1e-4
+
+
+def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise CorruptMediaError("cannot encode the frame as JPEG")
+    return buf.tobytes()
+
+
+class FrameSource:
+    """Frames of one media file by plan index (thread-safe; one decoder per file)."""
+
+    def __init__(self, media: Path, kind: str, timestamps: list[float], cache: int = 48):
+        self.media, self.kind, self.times = Path(media), kind, list(timestamps)
+        self.lock = threading.Lock()
+        self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.cache_size = cache
+        self.container = None
+        self.frames: Optional[Iterator] = None
+        self.next_index: Optional[int] = None  # index the running decoder yields next
+        self.rotation = 0
+
+    def frame(self, index: int) -> np.ndarray:
+        if not 0 <= index < len(self.times):
+            raise IndexError(f"frame {index} is outside 0..{len(self.times) - 1}")
+        with self.lock:
+            hit = self.cache.get(index)
+            if hit is not None:
+                self.cache.move_to_end(index)
+                return hit
+            rgb = self._image() if self.kind == "image" else self._video(index)
+            self.cache[index] = rgb
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+            return rgb
+
+    def close(self) -> None:
+        with self.lock:
+            if self.container is not None:
+                self.container.close()
+                self.container = None
+
+    # -- internals -------------------------------------------------------------------------
+    def _image(self) -> np.ndarray:
+        from ..io.images import read_image
+
+        return read_image(self.media).rgb
+
+    def _open(self) -> None:
+        from ..io.video import probe_video
+
+        self.rotation = probe_video(self.media).rotation
+        self.container = av.open(str(self.media))
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.tb = Fraction(self.stream.time_base)
+
+    def _video(self, index: int) -> np.ndarray:
+        if self.container is None:
+            self._open()
+        if self.next_index != index:
+            self._seek(index)
+        for frame in self.frames:
+            i = self._index_of(frame)
+            if i is None or i < index:
+                continue
+            self.next_index = i + 1
+            rgb = self._upright(frame.to_ndarray(format="rgb24"))
+            if i == index:
+                return rgb
+            self.cache[i] = rgb  # a frame the stream lacks: return the next one there is
+            return rgb
+        raise IndexError(f"frame {index} could not be decoded")
+
+    def _seek(self, index: int) -> None:
+        target = self.times[index]
+        self.container.seek(max(0, int((target - 0.05) / self.tb)), stream=self.stream, backward=True, any_frame=False)
+        self.frames = self.container.decode(self.stream)
+        self.next_index = None
+
+    def _index_of(self, frame) -> Optional[int]:
+        if frame.pts is None:
+            return None
+        t = float(frame.pts * self.tb)
+        j = bisect.bisect_left(self.times, t - _EPS)
+        return j if j < len(self.times) and abs(self.times[j] - t) < 0.5 / max(1.0, self._fps()) else None
+
+    def _fps(self) -> float:
+        if len(self.times) < 2:
+            return 30.0
+        return (len(self.times) - 1) / max(1e-6, self.times[-1] - self.times[0])
+
+    def _upright(self, rgb: np.ndarray) -> np.ndarray:
+        """Display orientation (the plan's), from the rotation tag."""
+        k = {90: -1, 180: 2, 270: 1}.get(self.rotation, 0)
+        return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def render_preview(rgb: np.ndarray, plan: Plan, index: int, flt) -> np.ndarray:
+    """The frame as export will render it under the current plan."""
+    from ..pipeline import render_order
+    from ..plan_faces import faces_of
+
+    boxes = [f for t in plan.tracks if t.decision == "anonymize" for f in t.frames if f.index == index]
+    return flt.apply(rgb, render_order(faces_of(boxes)))

@@ -1,0 +1,1 @@
+if (location.search.includes("wrong=1")) document.getElementById("wrong").hidden = false;
