@@ -349,7 +349,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         except PlanError as exc:
             raise HTTPException(404, str(exc)) from None
         f = max(t.frames, key=lambda e: (not e.interpolated, e.score))
-        rgb = _source(job_id, job, plan).frame(f.index)
+        rgb = _source(job_id, job, plan, "thumbs").frame(f.index)  # its own decoder: the player never waits
         h, w = rgb.shape[:2]
         x1, y1, x2, y2 = (int(round(v)) for v in f.box)
         crop = rgb[max(0, y1):min(h, y2), max(0, x1):min(w, x2)]
@@ -359,22 +359,23 @@ def create_app(settings: ServeSettings) -> FastAPI:
         crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), 64), interpolation=cv2.INTER_AREA)
         return Response(jpeg(crop, 85), media_type="image/jpeg", headers={"cache-control": "no-store"})
 
-    def _source(job_id: str, job: dict, plan: Plan) -> FrameSource:
+    def _source(job_id: str, job: dict, plan: Plan, role: str = "player") -> FrameSource:
         with state["lock"]:
             sources = state["sources"]
-            src = sources.get(job_id)
+            key = (job_id, role)
+            src = sources.get(key)
             if src is None or src.times != plan.input.timestamps:
                 src = FrameSource(Path(job["media"]), job["kind"], plan.input.timestamps)
-                sources[job_id] = src
-            sources.move_to_end(job_id)
-            while len(sources) > 4:
+                sources[key] = src
+            sources.move_to_end(key)
+            while len(sources) > 8:
                 sources.popitem(last=False)[1].close()
             return src
 
     def _drop_source(job_id: str) -> None:
         with state["lock"]:
-            src = state["sources"].pop(job_id, None)
-        if src is not None:
+            drop = [state["sources"].pop(k) for k in list(state["sources"]) if k[0] == job_id]
+        for src in drop:
             src.close()
 
     def _filter(job_id: str, plan: Plan):
