@@ -36,3 +36,40 @@ def region_diff(a: np.ndarray, b: np.ndarray, box) -> float:
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
     return float(np.abs(a[y1:y2, x1:x2].astype(int) - b[y1:y2, x1:x2].astype(int)).mean())
+
+
+def anonymized_masks(plan, hw):
+    """Frame index -> boolean mask of the pixels the plan's anonymized faces cover."""
+    from veil.pipeline import render_order
+    from veil.plan_faces import faces_of
+    from veil.render.mask import mask_regions
+
+    out = {}
+    for i, boxes in plan.boxes_by_frame().items():
+        m = np.zeros(hw, bool)
+        for r in mask_regions(render_order(faces_of(boxes)), hw):
+            m[r.slices] |= r.alpha > 0
+        out[i] = m
+    return out
+
+
+def unchanged_diffs(got_frames, src_frames, entries, masks) -> list[float]:
+    """For each plan entry (index, box): the mean difference of output and source over the
+    box's pixels that no anonymized mask covers (boxes mostly covered are skipped)."""
+    out = []
+    for f in entries:
+        index, box = (f["index"], f["box"]) if isinstance(f, dict) else (f.index, f.box)
+        got, src, covered = got_frames[index], src_frames[index], masks.get(index)
+        h, w = src.shape[:2]
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        sl = (slice(max(0, y1), min(h, y2)), slice(max(0, x1), min(w, x2)))
+        free = ~covered[sl] if covered is not None else np.ones(got[sl].shape[:2], bool)
+        if free.mean() >= 0.25:
+            out.append(float(np.abs(got[sl].astype(int) - src[sl].astype(int)).mean(axis=2)[free].mean()))
+    return out
+
+
+def assert_visible(diffs: list[float], at_least: int = 10) -> None:
+    """Only re-encoding noise: small everywhere, tiny typically (a hidden face differs by 10+)."""
+    assert len(diffs) >= at_least, diffs
+    assert max(diffs) < 6 and float(np.median(diffs)) < 3, diffs

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from clips import cut, decode, region_diff
+from clips import anonymized_masks, assert_visible, cut, decode, region_diff, unchanged_diffs
 from veil import Anonymizer
 from veil.cli.main import app
 from veil.errors import ConfigError
@@ -113,45 +113,14 @@ def test_hand_edits_switch_trim_delete_and_manual(clip, analyzed, tmp_path):
     res = run("render", clip, "--plan", edited, "-o", out, "-q")
     assert res.exit_code == 0, res.output
     got = decode(out)
-    masks = _anonymized_masks(plan, src[0].shape[:2])
-    checked = 0
-    for f in kept.frames:  # the kept face is visible (only encoder noise) outside others' masks
-        checked += _assert_unchanged(got[f.index], src[f.index], f.box, masks.get(f.index))
+    masks = anonymized_masks(plan, src[0].shape[:2])
+    diffs = unchanged_diffs(got, src, kept.frames, masks)  # the kept face is visible
     assert len(manual.frames) == last.index - first.index + 1
     for f in manual.frames:  # the manual region is hidden over its whole range
         assert region_diff(got[f.index], src[f.index], f.box) > 6
-    for f in load_plan(analyzed[0]).track(trimmed.id).frames:
-        if f.index > trimmed.first + 2:
-            checked += _assert_unchanged(got[f.index], src[f.index], f.box, masks.get(f.index))
-    assert checked >= 10
-
-
-def _anonymized_masks(plan, hw):
-    """Frame index -> boolean mask of the pixels the plan's anonymized faces cover."""
-    from veil.pipeline import render_order
-    from veil.plan_faces import faces_of
-    from veil.render.mask import mask_regions
-
-    out = {}
-    for i, boxes in plan.boxes_by_frame().items():
-        m = np.zeros(hw, bool)
-        for r in mask_regions(render_order(faces_of(boxes)), hw):
-            m[r.slices] |= r.alpha > 0
-        out[i] = m
-    return out
-
-
-def _assert_unchanged(got, src, box, covered) -> int:
-    """The box's pixels outside ``covered`` are the source's (up to encoder noise); 1 if checked."""
-    h, w = src.shape[:2]
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    sl = (slice(max(0, y1), min(h, y2)), slice(max(0, x1), min(w, x2)))
-    free = ~covered[sl] if covered is not None else np.ones(got[sl].shape[:2], bool)
-    if free.mean() < 0.25:
-        return 0
-    diff = np.abs(got[sl].astype(int) - src[sl].astype(int)).mean(axis=2)[free]
-    assert diff.mean() < 4, diff.mean()
-    return 1
+    after_trim = [f for f in load_plan(analyzed[0]).track(trimmed.id).frames if f.index > trimmed.first + 2]
+    diffs += unchanged_diffs(got, src, after_trim, masks)
+    assert_visible(diffs)
 
 
 def test_keyframes_are_interpolated_and_filled_on_load():

@@ -89,20 +89,23 @@ async function openJob(id) {
   if (S.job.plan_version < 1) { $("#review").hidden = true; return; }
   const r = await fetch(`/api/jobs/${id}/plan`);
   if (!r.ok) { showError("the plan could not be loaded"); return; }
-  S.seenLast = S.job.kind === "image";
-  S.selected = null; S.merge.clear(); S.pending = [];
+  const same = S.plan && S.plan.input && S.job.id === S.openId;
+  const at = same ? S.index : 0;
+  S.openId = id;
+  if (!same) { S.seenLast = S.job.kind === "image"; S.selected = null; S.merge.clear(); S.pending = []; }
+  status(S.job.status === "exported" ? "exported: ready to download" : `${S.job.status}`);
   setPlan(await r.json(), Number(r.headers.get("x-plan-version")));
   $("#review").hidden = false;
   loadJobs(id).catch(() => {});
   const video = $("#video");
   if (S.job.kind === "video") {
     video.hidden = false;
-    video.src = `/api/jobs/${id}/media`;
+    if (!same) video.src = `/api/jobs/${id}/media`;
   } else { video.hidden = true; video.removeAttribute("src"); }
   ["#play", "#back-second", "#prev-frame", "#next-frame", "#fwd-second", "#speed"].forEach(
     (s) => { $(s).disabled = S.job.kind !== "video"; });
   layout();
-  showFrame(0);
+  showFrame(at);
   finishState();
 }
 
