@@ -244,6 +244,23 @@ def test_video_job_serves_exact_frames_and_previews(client, data_dir, tmp_path):
             f"/api/jobs/{job['id']}/frames/{f['index']}.jpg?view=anonymized").content)))
         assert region_diff(anon, src[f["index"]], f["box"]) > 5
         assert client.get(f"/api/jobs/{job['id']}/tracks/{t['id']}/thumb.jpg").status_code == 200
+        # follow a face from one drawn box (its detected box in the middle frame), both ways
+        mid = t["frames"][len(t["frames"]) // 2]
+        r = client.post(f"/api/jobs/{job['id']}/edits", headers=H,
+                        json={"op": "add", "mode": "follow", "keyframes": [[mid["index"], mid["box"]]]})
+        assert r.status_code == 200, r.text
+        followed = next(x for x in r.json()["plan"]["tracks"] if x["source"] == "manual")
+        assert followed["frames"][0]["index"] < mid["index"] < followed["frames"][-1]["index"]
+        truth = {f["index"]: f["box"] for f in t["frames"] if not f.get("interpolated")}
+        ious = [_iou(f["box"], truth[f["index"]]) for f in followed["frames"] if f["index"] in truth]
+        assert len(ious) >= 6 and np.median(ious) > 0.5, ious
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def test_openapi_page(client):

@@ -166,6 +166,7 @@ function refreshFrame() {
   img.onload = () => {
     img.dataset.index = String(want);
     window.veilTiming.frames.push(performance.now() - t0);
+    if (window.veilTiming.first === undefined) window.veilTiming.first = performance.now();  // since navigation
   };
   img.onerror = () => showError(`frame ${want} could not be shown`);
   img.hidden = false;
