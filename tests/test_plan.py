@@ -187,3 +187,24 @@ def _plan_dict(tracks=()):
     return {"version": 1, "input": {"name": "x.mp4", "kind": "video", "sha256": "0" * 64, "size": 1, "width": 100,
                                     "height": 50, "frames": 10, "fps": 10.0, "timestamps": [i / 10 for i in range(10)]},
             "tracks": list(tracks)}
+
+
+def test_merge_unites_tracks_of_one_person_and_privacy_wins():
+    plan = parse_plan(_plan_dict(tracks=[
+        {"id": 0, "decision": "keep", "reason": "consent", "frames": [{"index": 0, "box": [0, 0, 10, 10]},
+                                                                       {"index": 1, "box": [1, 0, 11, 10]}]},
+        {"id": 3, "decision": "anonymize", "reason": "detected", "frames": [{"index": 1, "box": [2, 1, 12, 12]},
+                                                                             {"index": 4, "box": [5, 0, 15, 10]}]},
+        {"id": 5, "decision": "anonymize", "frames": [{"index": 2, "box": [0, 0, 10, 10]}]},
+    ]))
+    merged = plan.merge([0, 3])
+    assert [t.id for t in plan.tracks] == [0, 5]
+    assert merged.decision == "anonymize" and merged.reason == "detected"
+    assert [f.index for f in merged.frames] == [0, 1, 4]
+    assert merged.frames[1].box == (1.0, 0.0, 12.0, 12.0)  # the union on the shared frame
+    with pytest.raises(PlanError):
+        plan.merge([0])
+    with pytest.raises(PlanError, match="no track 9"):
+        plan.trim(9, 0, 1)
+    with pytest.raises(PlanError, match="leaves no frame"):
+        plan.trim(5, 3, 4)
