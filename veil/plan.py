@@ -74,7 +74,10 @@ class FrameBox(_Model):
     identity: Optional[str] = None
     distance_m: Optional[float] = None
 
-    _box = field_validator("box")(classmethod(lambda cls, v: _check_box(v)))
+    @field_validator("box")
+    @classmethod
+    def _valid_box(cls, v: Box) -> Box:
+        return _check_box(v)
 
     @field_validator("landmarks")
     @classmethod
@@ -90,7 +93,10 @@ class Keyframe(_Model):
     index: int = Field(ge=0)
     box: Box
 
-    _box = field_validator("box")(classmethod(lambda cls, v: _check_box(v)))
+    @field_validator("box")
+    @classmethod
+    def _valid_box(cls, v: Box) -> Box:
+        return _check_box(v)
 
 
 class Track(_Model):

@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from .. import __version__
-from ..errors import InputError, MediaTooLargeError, UnsupportedMediaError, VeilError
+from ..errors import MediaTooLargeError, UnsupportedMediaError, VeilError
 from ..plan import Plan, PlanError, dumps, parse_plan
 from .edits import Edit, apply_edit, follow
 from .frames import FrameSource, jpeg, render_preview
@@ -181,7 +181,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise HTTPException(415, str(exc)) from None
         job_dir = jobs_dir / f"path-{uuid.uuid4().hex}"
         job_dir.mkdir(parents=True, exist_ok=True)
-        return _start(path.name, kind, path, body.preset, False, job_dir)
+        try:
+            return _start(path.name, kind, path, body.preset, False, job_dir)
+        except BaseException:
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
 
     def _start(name: str, kind: str, media: Path, preset: Optional[str], owned: bool, tmp_dir: Path) -> dict:
         from ..config import preset as get_preset
@@ -189,7 +193,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         try:
             total = _check_media(media, kind)
             cfg = get_preset(preset or settings.preset)
-        except (InputError, VeilError) as exc:
+        except VeilError as exc:
             code = 415 if isinstance(exc, UnsupportedMediaError) else 413 if isinstance(exc, MediaTooLargeError) else 422
             raise HTTPException(code, str(exc).replace(str(media), name)) from None
         job_id = store().create(name, kind, media, cfg.model_dump(mode="json"), owned_media=owned)
