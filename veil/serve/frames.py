@@ -39,11 +39,14 @@ def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
 class FrameSource:
     """Frames of one media file by plan index (thread-safe; one decoder per file)."""
 
-    def __init__(self, media: Path, kind: str, timestamps: list[float], cache: int = 48):
+    def __init__(self, media: Path, kind: str, timestamps: list[float], cache_bytes: int = 256 << 20,
+                 keep_before: int = 16):
         self.media, self.kind, self.times = Path(media), kind, list(timestamps)
         self.lock = threading.Lock()
         self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.cache_size = cache
+        self.cache_bytes = cache_bytes
+        self.cache_size = 8  # frames; set from the frame size at the first decode
+        self.keep_before = keep_before  # a seek back also keeps this many frames before the target
         self.container = None
         self.frames: Optional[Iterator] = None
         self.next_index: Optional[int] = None  # index the running decoder yields next
@@ -58,10 +61,15 @@ class FrameSource:
                 self.cache.move_to_end(index)
                 return hit
             rgb = self._image() if self.kind == "image" else self._video(index)
-            self.cache[index] = rgb
-            while len(self.cache) > self.cache_size:
-                self.cache.popitem(last=False)
+            self._remember(index, rgb)
             return rgb
+
+    def _remember(self, index: int, rgb: np.ndarray) -> None:
+        self.cache_size = max(8, self.cache_bytes // max(1, rgb.nbytes))
+        self.cache[index] = rgb
+        self.cache.move_to_end(index)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
 
     def close(self) -> None:
         with self.lock:
@@ -91,14 +99,14 @@ class FrameSource:
             self._seek(index)
         for frame in self.frames:
             i = self._index_of(frame)
-            if i is None or i < index:
+            if i is None or i < index - self.keep_before:
+                continue
+            rgb = self._upright(frame.to_ndarray(format="rgb24"))
+            if i < index:  # decoded on the way from the keyframe: the next steps back are free
+                self._remember(i, rgb)
                 continue
             self.next_index = i + 1
-            rgb = self._upright(frame.to_ndarray(format="rgb24"))
-            if i == index:
-                return rgb
-            self.cache[i] = rgb  # a frame the stream lacks: return the next one there is
-            return rgb
+            return rgb  # frame `index`, or the next one the stream has
         raise IndexError(f"frame {index} could not be decoded")
 
     def _seek(self, index: int) -> None:

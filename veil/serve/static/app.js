@@ -92,7 +92,7 @@ async function openJob(id) {
   const same = S.plan && S.plan.input && S.job.id === S.openId;
   const at = same ? S.index : 0;
   S.openId = id;
-  if (!same) { S.seenLast = S.job.kind === "image"; S.selected = null; S.merge.clear(); S.pending = []; }
+  if (!same) { S.seenLast = S.job.kind === "image"; S.selected = null; S.merge.clear(); S.pending = []; S.firstShown = false; }
   status(S.job.status === "exported" ? "exported: ready to download" : `${S.job.status}`);
   setPlan(await r.json(), Number(r.headers.get("x-plan-version")));
   $("#review").hidden = false;
@@ -100,13 +100,22 @@ async function openJob(id) {
   const video = $("#video");
   if (S.job.kind === "video") {
     video.hidden = false;
-    if (!same) video.src = `/api/jobs/${id}/media`;
+    // the media and the thumbnails load once the first exact frame is on screen
+    if (!same) whenFirstFrame(() => { video.src = `/api/jobs/${id}/media`; });
   } else { video.hidden = true; video.removeAttribute("src"); }
   ["#play", "#back-second", "#prev-frame", "#next-frame", "#fwd-second", "#speed"].forEach(
     (s) => { $(s).disabled = S.job.kind !== "video"; });
   layout();
   showFrame(at);
   finishState();
+}
+
+let firstFrameWaiters = [];
+function whenFirstFrame(fn) { if (S.firstShown) fn(); else firstFrameWaiters.push(fn); }
+function firstFrameShown() {
+  S.firstShown = true;
+  const w = firstFrameWaiters; firstFrameWaiters = [];
+  w.forEach((fn) => fn());
 }
 
 function setPlan(plan, version) {
@@ -140,20 +149,13 @@ function layout() {
 
 function frameUrl(i, view) { return `/api/jobs/${S.job.id}/frames/${i}.jpg?view=${view}&v=${S.version}`; }
 
-function showFrame(i, fromVideo) {
+function showFrame(i) {
   const n = frames();
   S.index = Math.max(0, Math.min(n - 1, i));
   const rel = S.rel[S.index] || 0;
   $("#frame-no").textContent = `frame ${S.index} / ${n - 1}`;
   $("#timecode").textContent = timecode(rel);
-  if (!S.playing) {
-    refreshFrame();
-    const v = $("#video");
-    if (S.job.kind === "video" && !fromVideo && v.src) {
-      const half = n > 1 ? Math.min(0.5 * (S.rel[1] - S.rel[0]), 0.01) : 0;
-      try { v.currentTime = rel + half; } catch (e) { /* not loaded yet */ }
-    }
-  }
+  if (!S.playing) refreshFrame();  // the video element is positioned only when playback starts
   if (S.index === n - 1 && !S.seenLast) { S.seenLast = true; finishState(); }
   drawOverlay(); placePlayhead();
 }
@@ -167,6 +169,7 @@ function refreshFrame() {
     img.dataset.index = String(want);
     window.veilTiming.frames.push(performance.now() - t0);
     if (window.veilTiming.first === undefined) window.veilTiming.first = performance.now();  // since navigation
+    if (!S.firstShown) firstFrameShown();
   };
   img.onerror = () => showError(`frame ${want} could not be shown`);
   img.hidden = false;
@@ -199,6 +202,9 @@ function play() {
   if (S.job.kind !== "video") return;
   if (S.playing) { v.pause(); return; }
   if (S.index >= frames() - 1) showFrame(0);
+  const n = frames();
+  const half = n > 1 ? Math.min(0.5 * (S.rel[1] - S.rel[0]), 0.01) : 0;
+  v.currentTime = (S.rel[S.index] || 0) + half;  // start from the frame on screen
   v.playbackRate = Number($("#speed").value);
   S.playing = true;
   $("#frame").hidden = true;
@@ -293,7 +299,8 @@ function renderTracks() {
         <button class="delete">delete</button>
         <label><input type="checkbox" class="sel" ${S.merge.has(tr.id) ? "checked" : ""}> merge</label>
       </div></div>`;
-    div.querySelector("img").src = `/api/jobs/${S.job.id}/tracks/${tr.id}/thumb.jpg?v=${S.version}`;
+    const thumb = div.querySelector("img");
+    whenFirstFrame(() => { thumb.src = `/api/jobs/${S.job.id}/tracks/${tr.id}/thumb.jpg?v=${S.version}`; });
     div.querySelector(".reason").textContent = tr.reason;  // text: reasons come from people
     div.addEventListener("click", (ev) => {
       if (ev.target.closest("button, input, label")) return;
