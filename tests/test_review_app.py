@@ -82,6 +82,15 @@ def test_review_keep_add_missed_face_export(browser, data_dir, tmp_path):
         assert page.inner_text("#frame-no") == f"frame 2 / {before['input']['frames'] - 1}"
         page.keyboard.press("Shift+ArrowLeft")
         frame_shown(page, 0)
+        # playback (requestVideoFrameCallback follows the browser's frames), then pause on an exact frame
+        page.click("#play")
+        page.wait_for_function("S.playing && S.index >= 3", timeout=T)
+        page.click("#play")
+        page.wait_for_function("!S.playing && document.querySelector('#frame').dataset.index === String(S.index)",
+                               timeout=T)
+        assert page.inner_text("#frame-no").startswith(f"frame {page.evaluate('S.index')} /")
+        page.keyboard.press("Home")
+        frame_shown(page, 0)
 
         # keep a face, with a reason
         page.click(f'.track[data-id="{kept["id"]}"] .toggle')

@@ -77,7 +77,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         n = store.interrupt_active()
         if n:
             log.warning("%d job(s) were running when the server last stopped: marked interrupted", n)
-        state.update(store=store, workers=Workers(store, settings.workers), sources=OrderedDict(),
+        state.update(store=store, workers=Workers(store, settings.workers), sources=OrderedDict(), plans=OrderedDict(),
                      filters={}, lock=threading.Lock(), detector=None)
         try:
             yield
@@ -100,11 +100,24 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise HTTPException(404, f"no job {job_id}")
         return job
 
-    def plan_of(job_id: str) -> Plan:
+    def plan_of(job_id: str, fresh: bool = False) -> Plan:
+        """The job's current plan. Readers share a parsed copy per version (a 1080p crowd's plan
+        takes longer to validate than a frame to decode); editors get their own (``fresh``)."""
+        job = job_or_404(job_id)
+        key = (job_id, job["plan_version"])
+        cached = state["plans"].get(key)
+        if cached is not None and not fresh:
+            return cached
         text = store().plan(job_id)
         if text is None:
             raise HTTPException(409, "the analysis has not finished")
-        return parse_plan(json.loads(text))
+        plan = parse_plan(json.loads(text))
+        if not fresh:
+            with state["lock"]:
+                state["plans"][key] = plan
+                while len(state["plans"]) > 8:
+                    state["plans"].popitem(last=False)
+        return plan
 
     def who(request: Request) -> str:
         name = (request.headers.get("x-veil-reviewer") or "reviewer").strip()
@@ -270,7 +283,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.post("/api/jobs/{job_id}/edits", summary="One reviewer edit (decision, trim, delete, merge, add)")
     def edit(job_id: str, request: Request, body: Edit):
         job = _editable(job_id)
-        plan = plan_of(job_id)
+        plan = plan_of(job_id, fresh=True)  # edited in place
         follower = None
         if body.op == "add" and body.mode == "follow":
             src = _source(job_id, job, plan)
@@ -283,11 +296,18 @@ def create_app(settings: ServeSettings) -> FastAPI:
         detail = body.model_dump(exclude_none=True, exclude={"base_version"})
         return _store_edit(job, text, request, body.op, detail, before, after, body.base_version)
 
+    def _forget_plans(job_id: str) -> None:
+        """A new version may reuse the number of an undone one: drop the parsed copies."""
+        with state["lock"]:
+            for key in [k for k in state["plans"] if k[0] == job_id]:
+                del state["plans"][key]
+
     def _store_edit(job, text, request, action, detail, before, after, base=None):
         try:
             version = store().push_plan(job["id"], text, base)
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
+        _forget_plans(job["id"])
         store().record(job["id"], who(request), action, detail, before, after)
         if job["status"] == "exported" or job["reviewed_to_end"]:
             store().update(job["id"], status="review", reviewed_to_end=0, output=None)
@@ -329,13 +349,15 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return FileResponse(job["media"], filename=job["name"], content_disposition_type="inline")
 
     @app.get("/api/jobs/{job_id}/frames/{index}.jpg", summary="One exact frame, original or as export renders it")
-    def frame(job_id: str, index: int, view: str = Query("original", pattern="^(original|anonymized)$")):
+    def frame(job_id: str, index: int, view: str = Query("original", pattern="^(original|anonymized)$"),
+              max_side: int = Query(0, ge=0, description="downscale for display (the frame stays exact in time)")):
         job = job_or_404(job_id)
         plan = plan_of(job_id)
         try:
             rgb = _source(job_id, job, plan).frame(index)
             if view == "anonymized":
                 rgb = render_preview(rgb, plan, index, _filter(job_id, plan))
+            rgb = _fit(rgb, max_side)
         except IndexError as exc:
             raise HTTPException(404, str(exc)) from None
         except VeilError as exc:
@@ -440,6 +462,17 @@ def create_app(settings: ServeSettings) -> FastAPI:
                              "history": store().history(job_id)})
 
     return app
+
+
+def _fit(rgb, max_side: int):
+    """Downscale (area filter) so that the long side is at most ``max_side`` (0: as is)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return rgb
+    k = max_side / max(h, w)
+    return cv2.resize(rgb, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
 
 
 def _check_media(path: Path, kind: str) -> int:

@@ -147,7 +147,11 @@ function layout() {
   drawOverlay();
 }
 
-function frameUrl(i, view) { return `/api/jobs/${S.job.id}/frames/${i}.jpg?view=${view}&v=${S.version}`; }
+function frameUrl(i, view) {
+  // frames come at the size they are shown (exact in time; a 1080p JPEG costs more to send and decode)
+  const side = Math.ceil(Math.max($("#stage").clientWidth, $("#stage").clientHeight) * devicePixelRatio);
+  return `/api/jobs/${S.job.id}/frames/${i}.jpg?view=${view}&v=${S.version}&max_side=${side || 0}`;
+}
 
 function showFrame(i) {
   const n = frames();
