@@ -30,7 +30,8 @@ def veil_server(data_dir: Path):
     port = free_port()
     env = {**os.environ, "VEIL_HOME": str(data_dir)}
     env.pop("VEIL_SERVE_TOKEN", None)
-    log = (data_dir / "server.log").open("wb") if data_dir.mkdir(parents=True, exist_ok=True) is None else None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = (data_dir / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "veil", "serve", "--port", str(port), "--data-dir", str(data_dir)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -43,7 +44,7 @@ def veil_server(data_dir: Path):
                         break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("veil serve did not start: " + (data_dir / "server.log").read_text()[-2000:])
+                    raise RuntimeError("veil serve did not start: " + (data_dir / "server.log").read_text()[-2000:]) from None
                 time.sleep(0.2)
         yield url
     finally:

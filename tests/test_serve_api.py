@@ -267,3 +267,36 @@ def test_openapi_page(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/jobs/{job_id}/edits" in paths and "/api/jobs/{job_id}/events" in paths
+
+
+@pytest.mark.parametrize("flags", [["-display_rotation", "90"], ["-display_rotation", "-90", "-display_hflip"]])
+def test_exact_frames_are_in_the_plans_orientation(tmp_path, flags):
+    """The server's frames are turned as analysis saw them (display matrix), so boxes line up."""
+    import av as pyav
+
+    from clips import ffmpeg
+    from veil.config import VideoConfig
+    from veil.io.video import decode_video
+    from veil.serve.frames import FrameSource
+
+    plain = tmp_path / "plain.mp4"
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (48, 64, 3), np.uint8)
+    with pyav.open(str(plain), "w") as out:
+        vs = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "crf": "0"})
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv444p"
+        for i in range(3):
+            f = pyav.VideoFrame.from_ndarray(np.roll(img, i * 5, axis=1), format="rgb24").reformat(format="yuv444p")
+            f.pts = i
+            out.mux(vs.encode(f))
+        out.mux(vs.encode())
+    import subprocess
+
+    tagged = tmp_path / "tagged.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-y", *flags, "-i", str(plain), "-c", "copy", str(tagged)], check=True)
+    seen = list(decode_video(tagged, VideoConfig()))
+    src = FrameSource(tagged, "video", [t for _, t in seen])
+    for i in (2, 0, 1):
+        got = src.frame(i)
+        assert got.shape == seen[i][0].shape == (64, 48, 3)
+        assert np.array_equal(got, seen[i][0])

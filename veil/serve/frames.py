@@ -50,7 +50,7 @@ class FrameSource:
         self.container = None
         self.frames: Optional[Iterator] = None
         self.next_index: Optional[int] = None  # index the running decoder yields next
-        self.rotation = 0
+        self.turn = None
 
     def frame(self, index: int) -> np.ndarray:
         if not 0 <= index < len(self.times):
@@ -84,9 +84,7 @@ class FrameSource:
         return read_image(self.media).rgb
 
     def _open(self) -> None:
-        from ..io.video import probe_video
-
-        self.rotation = probe_video(self.media).rotation
+        self.turn = None  # the last display orientation seen (veil.io.orientation, as the transcoder)
         self.container = av.open(str(self.media))
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
@@ -101,7 +99,7 @@ class FrameSource:
             i = self._index_of(frame)
             if i is None or i < index - self.keep_before:
                 continue
-            rgb = self._upright(frame.to_ndarray(format="rgb24"))
+            rgb = self._upright(frame)
             if i < index:  # decoded on the way from the keyframe: the next steps back are free
                 self._remember(i, rgb)
                 continue
@@ -127,10 +125,13 @@ class FrameSource:
             return 30.0
         return (len(self.times) - 1) / max(1e-6, self.times[-1] - self.times[0])
 
-    def _upright(self, rgb: np.ndarray) -> np.ndarray:
-        """Display orientation (the plan's), from the rotation tag."""
-        k = {90: -1, 180: 2, 270: 1}.get(self.rotation, 0)
-        return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+    def _upright(self, frame) -> np.ndarray:
+        """Display orientation (the plan's): the frame's display matrix, else the last one seen,
+        else the stream's rotate tag -- the rule :mod:`veil.io.video` applies before analysis."""
+        from ..io.orientation import frame_orientation
+
+        self.turn = frame_orientation(frame, self.stream.metadata, self.turn)
+        return np.ascontiguousarray(self.turn.apply(frame.to_ndarray(format="rgb24")))
 
 
 def render_preview(rgb: np.ndarray, plan: Plan, index: int, flt) -> np.ndarray:
