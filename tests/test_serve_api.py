@@ -300,3 +300,15 @@ def test_exact_frames_are_in_the_plans_orientation(tmp_path, flags):
         got = src.frame(i)
         assert got.shape == seen[i][0].shape == (64, 48, 3)
         assert np.array_equal(got, seen[i][0])
+
+
+def test_serve_refuses_other_addresses_without_a_token(monkeypatch):
+    from typer.testing import CliRunner
+
+    from veil.cli.main import app
+
+    monkeypatch.delenv("VEIL_SERVE_TOKEN", raising=False)
+    res = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert res.exit_code == 2 and "VEIL_SERVE_TOKEN" in res.output
+    monkeypatch.setenv("VEIL_SERVE_TOKEN", "short")
+    assert CliRunner().invoke(app, ["serve", "--host", "192.168.1.5"]).exit_code == 2
