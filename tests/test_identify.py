@@ -120,6 +120,129 @@ def test_tampered_blob_fails_loudly(tmp_path):
             g.embeddings("m")
 
 
+def test_consent_records_cannot_be_edited_without_the_key(tmp_path):
+    """Issue #10 item 6: names, purpose and expiry are sealed with the key."""
+    path = tmp_path / "g.sqlite"
+    soon = dt.date.today() + dt.timedelta(days=1)
+    with Gallery(path, create=True) as g:
+        g.add("ann", _vec(1)[None], "m", expires=soon)
+        g.add("bob", _vec(2)[None], "m")
+    edits = [
+        "UPDATE people SET expires = '2999-12-31' WHERE name = 'ann'",  # extend a consent
+        "UPDATE people SET expires = NULL WHERE name = 'ann'",
+        "UPDATE people SET purpose = 'anything' WHERE name = 'bob'",
+        # swap the two names, so that --spare ann would spare bob
+        "UPDATE people SET name = 'x' WHERE name = 'ann'; UPDATE people SET name = 'ann' WHERE name = 'bob'; "
+        "UPDATE people SET name = 'bob' WHERE name = 'x'",
+    ]
+    backup = path.read_bytes()
+    for sql in edits:
+        path.write_bytes(backup)
+        db = sqlite3.connect(path)
+        db.executescript(sql)
+        db.close()
+        with Gallery(path) as g:
+            for use in (g.people, lambda: g.embeddings("m"), lambda: g.rename("bob", "rob"), lambda: g.remove("bob")):
+                with pytest.raises(GalleryError, match="integrity"):
+                    use()
+    path.write_bytes(backup)
+    with Gallery(path) as g:  # the untouched file is fine, and a rename re-seals
+        g.rename("bob", "rob")
+        assert g.embeddings("m")[0] == ["ann", "rob"]
+
+
+def _old_format(path):
+    """Turn a gallery into what veil wrote before consent records were sealed."""
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE people DROP COLUMN seal")
+    db.execute("UPDATE meta SET value = 'veil-gallery-1' WHERE key = 'format'")
+    db.commit()
+    db.close()
+
+
+def test_old_galleries_are_refused_until_migrated(tmp_path):
+    from typer.testing import CliRunner
+
+    from veil.cli.main import app
+
+    path = tmp_path / "g.sqlite"
+    with Gallery(path, create=True) as g:
+        g.add("ann", _vec(1)[None], "m", purpose="interview")
+    _old_format(path)
+    with pytest.raises(GalleryError, match="old format veil-gallery-1.*veil gallery migrate"):
+        Gallery(path)
+    r = CliRunner()
+    res = r.invoke(app, ["gallery", "list", "--gallery", str(path)])
+    assert res.exit_code == 3 and "veil gallery migrate" in res.output
+    res = r.invoke(app, ["gallery", "migrate", "--gallery", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "ann" in res.output and "interview" in res.output  # shown to the user to check
+    with Gallery(path) as g:
+        assert g.embeddings("m")[0] == ["ann"]
+
+
+_ENROLL_ONE = """
+import os, sys, time
+import numpy as np
+from veil.identify.gallery import Gallery
+path, name, go = sys.argv[1:4]
+while not os.path.exists(go):  # start together
+    time.sleep(0.005)
+try:
+    with Gallery(path, create=True) as g:
+        g.add(name, np.ones((1, 128), np.float32), "m")
+    print("ok")
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+def test_concurrent_creation_of_a_new_gallery(tmp_path):
+    """Issue #10 item 5: several 'gallery add' on a gallery that does not exist yet."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "new" / "g.sqlite"
+    go = tmp_path / "go"
+    names = ["a", "bb", "ccc", "dddd"]
+    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    procs = [subprocess.Popen([sys.executable, "-c", _ENROLL_ONE, str(path), n, str(go)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=env, cwd=os.getcwd()) for n in names]
+    go.touch()
+    out = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert out == ["ok"] * len(names)
+    with Gallery(path) as g:
+        assert g.names() == names
+    assert oct(path.with_suffix(".key").stat().st_mode & 0o777) == "0o600"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_creation_finds_the_other_creators_files(tmp_path, monkeypatch):
+    """The interleavings of that race, made deterministic: the other process publishes the
+    key file just after we looked for it, or has created the database file but not yet its
+    tables."""
+    from pathlib import Path
+
+    from veil.identify.gallery import load_key
+
+    path = tmp_path / "g.sqlite"
+    key_path = path.with_suffix(".key")
+    key = load_key(None, path, create=True)  # the other process's key
+    is_file = Path.is_file
+    monkeypatch.setattr(Path, "is_file", lambda p: False if p == key_path else is_file(p))  # we looked too early
+    assert load_key(None, path, create=True) == key  # lost the race: use the winner's key
+    monkeypatch.undo()
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0 bytes: being created
+    with Gallery(path, create=True) as g:
+        g.add("ann", _vec(1)[None], "m")
+    with Gallery(path, create=True) as g:
+        assert g.names() == ["ann"]
+    path.write_bytes(b"")
+    with pytest.raises(GalleryError, match="empty"):
+        Gallery(path)  # without create, an empty file is still an error
+
+
 # -- voting, matcher, policies ----------------------------------------------------------------
 def test_matcher_bands():
     m = Matcher(["a", "b"], np.stack([_vec(1), _vec(2)]), threshold=0.6, margin=0.1)
@@ -163,6 +286,25 @@ def test_policies_privacy_wins_in_doubt():
     bare = Faces(xyxy=[[0, 0, 9, 9]], scores=[0.9])
     assert SpareIdentities(["ann"]).decide(bare).decision[0] == ANONYMIZE
     assert OnlyIdentities(["ann"]).decide(bare).decision[0] == ANONYMIZE
+
+
+def test_reports_name_only_the_people_left_visible():
+    """Issue #10 item 6: a hidden face's report line must not say who it is."""
+    f = _faces([MATCH, MATCH, UNCERTAIN], ["ann", "bob", None])
+    f = f.with_columns(data={**f.data, "id_candidate": np.array(["ann", "bob", "bob"], object)})
+    spare = AllMustKeep(AnonymizeAll(0.2), [SpareIdentities(["ann"])]).decide(f)
+    only = AllMustKeep(AnonymizeAll(0.2), [OnlyIdentities(["ann"])]).decide(f)
+    for decided in (spare, only):
+        for rec in decided.records():
+            if rec["anonymized"]:
+                assert "identity" not in rec and "ann" not in rec["reason"] and "bob" not in rec["reason"], rec
+    assert [r.get("identity") for r in spare.records()] == ["ann", None, None]
+    assert [r.get("identity") for r in only.records()] == [None, "bob", None]
+    # another rule anonymizing a face the identity rule would keep: the name goes too
+    kept_by_id = AllMustKeep(AnonymizeAll(0.2), [SpareIdentities(["ann"]), OnlyIdentities(["bob"])]).decide(f)
+    assert [r.get("identity") for r in kept_by_id.records()] == ["ann", None, None]  # bob: spare hides, only keeps
+    asked = AllMustKeep(AnonymizeAll(0.2), [SpareIdentities(["ann"], name_hidden=True)]).decide(f)
+    assert [r.get("identity") for r in asked.records()] == ["ann", "bob", None] and "bob" in asked.reason[1]
 
 
 class _FakeEmbedder:
@@ -258,7 +400,8 @@ def test_enrolment_checks_and_selective_image(photos, tmp_path):
     only.image(photos / "two_people.jpg", tmp_path / "o.jpg")
     only.write_report()
     faces = [f for fr in json.loads(report.read_text())["items"][0]["frames"] for f in fr["faces"]]
-    assert [f.get("identity") for f in faces if f["anonymized"]] == ["obama"]
+    assert [f["anonymized"] for f in faces] == [True, False]  # obama hidden, biden (not listed) visible
+    assert [f.get("identity") for f in faces] == [None, "biden"]  # reports name only visible people
 
 
 def test_cli_gallery_roundtrip(photos, tmp_path):

@@ -189,6 +189,8 @@ class IdentifyConfig(_Frozen):
     reverify_frames: int = Field(60, ge=1, description="re-embed a track every N frames (sooner for a better view or an uncertain verdict)")
     min_gap: int = Field(20, ge=1, description="at most one embedding per this many face-frames of a track, after the first")
     id_min_face_px: float = Field(32.0, ge=8, description="smallest face (px) that is embedded; smaller faces stay 'pending' (anonymized)")
+    name_hidden: bool = Field(False, description="name identified people in reports even when their faces are anonymized "
+                                                 "(default: reports name only the people left visible)")
 
     @model_validator(mode="after")
     def _check_modes(self) -> "IdentifyConfig":

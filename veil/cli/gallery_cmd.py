@@ -73,6 +73,10 @@ def list_(gallery: Optional[Path] = _GALLERY, key_file: Optional[Path] = _KEY) -
     """Enrolled people with their consent metadata (never their embeddings)."""
     with _open(gallery, key_file) as g:
         people = g.people()
+    _print_people(people)
+
+
+def _print_people(people) -> None:
     if not people:
         console.print("nobody is enrolled")
     for p in people:
@@ -98,3 +102,20 @@ def remove(name: str = typer.Argument(...), gallery: Optional[Path] = _GALLERY, 
     with _open(gallery, key_file) as g:
         g.remove(name)
     console.print(f"removed {name!r} and their embeddings", markup=False, highlight=False)
+
+
+@gallery_app.command("migrate")
+@one_line_errors
+def migrate(gallery: Optional[Path] = _GALLERY, key_file: Optional[Path] = _KEY) -> None:
+    """Seal the consent records of a gallery written by an older veil (format veil-gallery-1).
+
+    Until then the old file could have been edited without the key: check the people listed
+    here (names, purpose, dates) and remove or correct any you did not enrol that way.
+    """
+    from ..identify import Gallery
+
+    with Gallery(gallery, key_file, migrate=True) as g:
+        people = g.migrate()
+    console.print(f"sealed the consent records of {len(people)} person(s) in {g.path}; check them:", markup=False,
+                  highlight=False)
+    _print_people(people)

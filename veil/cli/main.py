@@ -130,6 +130,7 @@ def anonymize(
     only: Optional[List[str]] = typer.Option(None, "--only", help="Anonymize only this enrolled person (repeatable), and any uncertain face.", rich_help_panel="Identity"),
     gallery: Optional[Path] = typer.Option(None, "--gallery", help="Gallery file (see `veil gallery`).", rich_help_panel="Identity"),
     key_file: Optional[Path] = typer.Option(None, "--key-file", help="Gallery key file (default next to the gallery; $VEIL_GALLERY_KEY wins).", rich_help_panel="Identity"),
+    name_hidden: Optional[bool] = typer.Option(None, "--name-hidden", help="Name identified people in the report even when their faces are anonymized (default: only those left visible).", rich_help_panel="Identity"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress (bars on a terminal, log lines otherwise)."),
 ) -> None:
     """Detect faces and hide them. Output keeps format, resolution, frame rate and (unless --audio drop) audio."""
@@ -141,7 +142,7 @@ def anonymize(
                   only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
                   depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,
                   spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file,
-                  report_path=report)  # checked now, not after the work
+                  name_hidden=name_hidden, report_path=report)  # checked now, not after the work
     hides = warn_not_hiding(anon)
     try:
         items = _run(anon, _targets(inputs, output), overwrite, skip_existing, quiet)

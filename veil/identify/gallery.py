@@ -8,9 +8,23 @@ readable by group or others (0600); the first enrolment creates the key file whe
 is none. A known token encrypted with the key is stored in the file, so a wrong key is an
 error (:class:`GalleryKeyError`), never a silently empty gallery.
 
-Names and consent metadata (purpose, consent date, expiry) are stored in clear; expired
-entries are ignored when matching. Removal deletes the rows with ``secure_delete`` on and
-then ``VACUUM``s the file, so the bytes are gone from the database file and its journal.
+Names and consent metadata (purpose, consent date, expiry) are stored in clear, so that
+``veil gallery list`` can show them, but each person's row carries a seal: an HMAC-SHA256,
+under a key derived from the gallery key, of the row id, name, purpose, consent date, expiry
+and creation time. Whoever can write the file but lacks the key cannot extend a consent or
+swap two names (so that ``--spare A`` spares B): a row whose seal does not verify stops every
+use of the gallery with an error. Expired entries are ignored when matching. Removal
+deletes the rows with ``secure_delete`` on and then ``VACUUM``s the file, so the bytes are
+gone from the database file and its journal. (Replacing the whole file with an older copy
+cannot be detected from the file alone.)
+
+Creation is safe against a concurrent creator (two ``veil gallery add`` on a new gallery):
+the key file is published atomically (written under a temporary name, then hard-linked into
+place, so the loser reads the winner's key) and the schema is created under an SQLite write
+lock by whichever process takes it first.
+
+Galleries of format ``veil-gallery-1`` (no seals) are refused with a one-line error until
+``veil gallery migrate`` has shown their people to the user and sealed them.
 
 Nothing here prints or logs an embedding.
 """
@@ -19,6 +33,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
+import json
 import os
 import secrets
 import sqlite3
@@ -35,8 +52,12 @@ __all__ = ["Gallery", "Person", "GalleryError", "GalleryKeyError", "default_data
            "default_gallery_path", "default_key_path"]
 
 KEY_ENV = "VEIL_GALLERY_KEY"
-_FORMAT = "veil-gallery-1"
+_FORMAT = "veil-gallery-2"
+_OLD_FORMATS = ("veil-gallery-1",)
+#: associated-data prefix of the embeddings and the key check (unchanged since format 1)
+_AAD = "veil-gallery-1"
 _CHECK = b"veil gallery key check"
+_BUSY_S = 30.0  # wait this long for another process's write lock
 
 
 class GalleryError(InputError):
@@ -105,10 +126,27 @@ def load_key(key_file: Path | None, gallery: Path, create: bool = False) -> byte
     if not create:
         raise GalleryKeyError(f"no gallery key: set ${KEY_ENV} or provide the key file ({path} does not exist)")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return _publish_key(path)
+
+
+def _publish_key(path: Path) -> bytes:
+    """Write a new key file atomically, or return the key of a file another process
+    published first: the key is written in full under a temporary name, then hard-linked
+    to ``path`` (which fails if ``path`` exists), so nobody ever reads a half-written key."""
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(base64.urlsafe_b64encode(key).decode("ascii") + "\n")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(base64.urlsafe_b64encode(key).decode("ascii") + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process won the race: use its key
+            return _decode_key(path.read_text(encoding="ascii", errors="replace"), str(path))
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
 
 
@@ -120,32 +158,37 @@ class Gallery:
     error. Use as a context manager or call :meth:`close`.
     """
 
-    def __init__(self, path: Path | str | None = None, key_file: Path | str | None = None, create: bool = False):
+    def __init__(self, path: Path | str | None = None, key_file: Path | str | None = None, create: bool = False,
+                 *, migrate: bool = False):
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+        self._migrating = migrate
         self.path = Path(path) if path else default_gallery_path()
         exists = self.path.exists()
         if exists and not self.path.is_file():
             raise GalleryError(f"gallery {self.path} is not a file")
         if not exists and not create:
             raise GalleryError(f"no gallery at {self.path}: enroll people first with 'veil gallery add NAME PHOTO'")
-        if exists and self.path.stat().st_size == 0:
+        # a 0-byte file may be a gallery another process is creating right now
+        new = not exists or (create and self.path.stat().st_size == 0)
+        if exists and not new and self.path.stat().st_size == 0:
             raise GalleryError(f"gallery file {self.path} is empty (0 bytes): remove it, or point --gallery at the right file")
-        if exists:
+        if exists and not new:
             with open(self.path, "rb") as fh:
                 if fh.read(16) != b"SQLite format 3\x00":
                     raise GalleryError(f"gallery file {self.path} is corrupt or not a veil gallery (not an SQLite file)")
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = load_key(Path(key_file) if key_file else None, self.path, create=not exists and create)
+        key = load_key(Path(key_file) if key_file else None, self.path, create=new)
         self._aead = AESGCM(key)
-        if not exists:
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        self._mac_key = _derive(key, b"veil gallery consent seal")
+        if new:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600 before SQLite writes to it
         try:
-            self._db = sqlite3.connect(str(self.path), isolation_level=None)
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=_BUSY_S)
             self._db.execute("PRAGMA secure_delete = ON")
             self._db.execute("PRAGMA foreign_keys = ON")
-            if not exists:
+            if new:
                 self._init_schema()
             self._check()
         except sqlite3.DatabaseError as exc:
@@ -154,19 +197,24 @@ class Gallery:
 
     # -- file ------------------------------------------------------------------------
     def _init_schema(self) -> None:
+        """Create the tables, unless a concurrent creator already has (under its write lock)."""
         nonce = secrets.token_bytes(12)
-        check = nonce + self._aead.encrypt(nonce, _CHECK, _FORMAT.encode())
-        self._db.executescript("""
-            BEGIN;
-            CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB);
-            CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, purpose TEXT,
-                                 consent_date TEXT, expires TEXT, created TEXT NOT NULL);
-            CREATE TABLE embeddings (id INTEGER PRIMARY KEY,
-                                     person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-                                     embedder TEXT NOT NULL, blob BLOB NOT NULL);
-            COMMIT;""")
-        self._db.execute("INSERT INTO meta VALUES ('format', ?)", (_FORMAT,))
-        self._db.execute("INSERT INTO meta VALUES ('key_check', ?)", (check,))
+        check = nonce + self._aead.encrypt(nonce, _CHECK, _AAD.encode())
+        self._db.execute("BEGIN IMMEDIATE")  # one creator at a time; the others wait, then find the tables
+        try:
+            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+                self._db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB)")
+                self._db.execute("""CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, purpose TEXT,
+                                    consent_date TEXT, expires TEXT, created TEXT NOT NULL, seal BLOB)""")
+                self._db.execute("""CREATE TABLE embeddings (id INTEGER PRIMARY KEY,
+                                    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+                                    embedder TEXT NOT NULL, blob BLOB NOT NULL)""")
+                self._db.execute("INSERT INTO meta VALUES ('format', ?)", (_FORMAT,))
+                self._db.execute("INSERT INTO meta VALUES ('key_check', ?)", (check,))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _check(self) -> None:
         from cryptography.exceptions import InvalidTag
@@ -175,17 +223,23 @@ class Gallery:
         if not {"meta", "people", "embeddings"} <= tables:
             raise GalleryError(f"{self.path} is an SQLite file but not a veil gallery")
         meta = dict(self._db.execute("SELECT key, value FROM meta"))
-        if meta.get("format") != _FORMAT or "key_check" not in meta:
-            raise GalleryError(f"{self.path}: unsupported gallery format {meta.get('format')!r}")
+        fmt = meta.get("format")
+        if fmt not in (_FORMAT, *_OLD_FORMATS) or "key_check" not in meta:
+            raise GalleryError(f"{self.path}: unsupported gallery format {fmt!r}")
         blob = bytes(meta["key_check"])
         try:
-            ok = self._aead.decrypt(blob[:12], blob[12:], _FORMAT.encode()) == _CHECK
+            ok = self._aead.decrypt(blob[:12], blob[12:], _AAD.encode()) == _CHECK
         except InvalidTag:
             ok = False
         if not ok:
             self._close_quietly()
             raise GalleryKeyError(f"wrong key for gallery {self.path}: check ${KEY_ENV} or the key file "
                                   "(the gallery was encrypted with another key)")
+        self.format = fmt
+        if fmt != _FORMAT and not self._migrating:
+            self._close_quietly()
+            raise GalleryError(f"gallery {self.path} has the old format {fmt} (consent records not sealed): run "
+                               f"'veil gallery migrate --gallery {self.path}' to check its people and seal them")
 
     def _close_quietly(self) -> None:
         try:
@@ -205,7 +259,34 @@ class Gallery:
     # -- encryption ------------------------------------------------------------------
     @staticmethod
     def _aad(person_id: int, embedder: str) -> bytes:
-        return f"{_FORMAT}|person:{person_id}|{embedder}".encode()
+        return f"{_AAD}|person:{person_id}|{embedder}".encode()
+
+    def _seal_row(self, pid: int, name: str, purpose, consent_date, expires, created) -> bytes:
+        """The seal of a person's consent record (see the module doc)."""
+        msg = json.dumps([_FORMAT, "person", int(pid), name, purpose, consent_date, expires, created],
+                         ensure_ascii=False, separators=(",", ":")).encode()
+        return hmac.new(self._mac_key, msg, hashlib.sha256).digest()
+
+    def _rows(self) -> list[tuple]:
+        """``(id, name, purpose, consent_date, expires, n_embeddings)`` of every person, each
+        seal verified: a record edited without the key stops here."""
+        rows = self._db.execute("""SELECT p.id, p.name, p.purpose, p.consent_date, p.expires, p.created, p.seal,
+                                          (SELECT COUNT(*) FROM embeddings e WHERE e.person_id = p.id)
+                                   FROM people p ORDER BY p.name""").fetchall()
+        out = []
+        for pid, name, purpose, consent, expires, created, seal, n in rows:
+            good = self._seal_row(pid, name, purpose, consent, expires, created)
+            if seal is None or not hmac.compare_digest(bytes(seal), good):
+                raise GalleryError(f"gallery {self.path}: the consent record of person #{pid} failed its integrity check "
+                                   "(edited without the key, or corrupt); refusing to use the gallery")
+            out.append((pid, name, purpose, consent, expires, n))
+        return out
+
+    def _reseal(self, pid: int) -> None:
+        name, purpose, consent, expires, created = self._db.execute(
+            "SELECT name, purpose, consent_date, expires, created FROM people WHERE id = ?", (pid,)).fetchone()
+        self._db.execute("UPDATE people SET seal = ? WHERE id = ?",
+                         (self._seal_row(pid, name, purpose, consent, expires, created), pid))
 
     def _seal(self, person_id: int, embedder: str, vec: np.ndarray) -> bytes:
         nonce = secrets.token_bytes(12)
@@ -223,10 +304,12 @@ class Gallery:
 
     # -- people ----------------------------------------------------------------------
     def _id(self, name: str) -> int:
-        row = self._db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise GalleryError(f"nobody is enrolled as {name!r} in {self.path}" + self._known_hint())
-        return int(row[0])
+        """The row id of ``name``, after verifying every consent record (rename and append
+        must never re-seal a record edited without the key)."""
+        for pid, n, *_ in self._rows():
+            if n == name:
+                return int(pid)
+        raise GalleryError(f"nobody is enrolled as {name!r} in {self.path}" + self._known_hint())
 
     def _known_hint(self) -> str:
         names = self.names()
@@ -239,10 +322,7 @@ class Gallery:
         return self._db.execute("SELECT 1 FROM people WHERE name = ?", (name,)).fetchone() is not None
 
     def people(self) -> list[Person]:
-        rows = self._db.execute("""SELECT p.name, p.purpose, p.consent_date, p.expires, COUNT(e.id)
-                                   FROM people p LEFT JOIN embeddings e ON e.person_id = p.id
-                                   GROUP BY p.id ORDER BY p.name""").fetchall()
-        return [Person(*r) for r in rows]
+        return [Person(*r[1:]) for r in self._rows()]
 
     def add(self, name: str, embeddings: np.ndarray, embedder: str, purpose: str | None = None,
             consent_date: dt.date | None = None, expires: dt.date | None = None) -> Person:
@@ -254,13 +334,18 @@ class Gallery:
         consent = (consent_date or dt.date.today()).isoformat()
         if expires is not None and expires < dt.date.today():
             raise ConfigError(f"--expires {expires.isoformat()} is in the past")
-        self._db.execute("BEGIN")
+        self._db.execute("BEGIN IMMEDIATE")
         try:
             cur = self._db.execute("INSERT INTO people (name, purpose, consent_date, expires, created) VALUES (?,?,?,?,?)",
                                    (name, purpose, consent, expires.isoformat() if expires else None,
                                     dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
-            self._insert(int(cur.lastrowid), embedder, embeddings)
+            pid = int(cur.lastrowid)
+            self._reseal(pid)
+            self._insert(pid, embedder, embeddings)
             self._db.execute("COMMIT")
+        except sqlite3.IntegrityError:  # enrolled by a concurrent 'gallery add' since the check above
+            self._db.execute("ROLLBACK")
+            raise GalleryError(f"{name!r} is already enrolled: two people cannot share a name") from None
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
@@ -296,7 +381,34 @@ class Gallery:
         pid = self._id(old)
         if new in self:
             raise GalleryError(f"{new!r} is already enrolled: two people cannot share a name")
-        self._db.execute("UPDATE people SET name = ? WHERE id = ?", (new, pid))
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("UPDATE people SET name = ? WHERE id = ?", (new, pid))
+            self._reseal(pid)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def migrate(self) -> list[Person]:
+        """Seal the consent records of a format-1 gallery (open it with ``migrate=True``);
+        the caller shows the people to the user, who checks them. Returns them."""
+        if self.format == _FORMAT:
+            return self.people()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(people)")}
+            if "seal" not in cols:
+                self._db.execute("ALTER TABLE people ADD COLUMN seal BLOB")
+            for (pid,) in self._db.execute("SELECT id FROM people").fetchall():
+                self._reseal(int(pid))
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (_FORMAT,))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.format = _FORMAT
+        return self.people()
 
     def remove(self, name: str) -> None:
         """Delete a person and their embeddings for real: secure_delete, then VACUUM."""
@@ -311,12 +423,14 @@ class Gallery:
                    ) -> tuple[list[str], np.ndarray]:
         """Decrypted embeddings of the embedder's model, one row per stored vector, with the
         owner's name; expired people are left out. ``names`` restricts to those people."""
-        rows = self._db.execute("""SELECT p.id, p.name, p.expires, e.blob FROM embeddings e
-                                   JOIN people p ON p.id = e.person_id WHERE e.embedder = ?
-                                   ORDER BY p.name, e.id""", (embedder,)).fetchall()
+        people = {r[0]: r for r in self._rows()}  # verified consent records
+        rows = self._db.execute("""SELECT person_id, blob FROM embeddings WHERE embedder = ?
+                                   ORDER BY person_id, id""", (embedder,)).fetchall()
+        rows = sorted((r for r in rows if r[0] in people), key=lambda r: people[r[0]][1])  # by name (stable)
         today = today or dt.date.today()
         out_names, vecs = [], []
-        for pid, name, expires, blob in rows:
+        for pid, blob in rows:
+            _, name, _, _, expires, _ = people[pid]
             if expires is not None and dt.date.fromisoformat(expires) < today:
                 continue
             if names is not None and name not in names:
@@ -324,6 +438,14 @@ class Gallery:
             out_names.append(name)
             vecs.append(self._open(pid, embedder, bytes(blob)))
         return out_names, (np.stack(vecs) if vecs else np.zeros((0, 0), np.float32))
+
+
+def _derive(key: bytes, purpose: bytes) -> bytes:
+    """A sub-key for one purpose (HKDF-SHA256), so the AES key is never used as a MAC key."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(key)
 
 
 def _check_name(name: str) -> str:

@@ -43,5 +43,6 @@ def build_identify_stages(cfg: IdentifyConfig) -> tuple[list, list]:
     del vecs
     annotator = TrackIdentifier(embedder, matcher, reverify_frames=cfg.reverify_frames, min_gap=cfg.min_gap,
                                 min_face_px=cfg.id_min_face_px)
-    rule = OnlyIdentities(list(cfg.only)) if cfg.only else SpareIdentities(None if cfg.spare_enrolled else list(cfg.spare))
+    rule = (OnlyIdentities(list(cfg.only), cfg.name_hidden) if cfg.only
+            else SpareIdentities(None if cfg.spare_enrolled else list(cfg.spare), cfg.name_hidden))
     return [annotator], [rule]

@@ -74,4 +74,7 @@ class AllMustKeep:
             else:
                 reason.append(next(str(v.reason[i]) for v in verdicts if v.decision[i] != KEEP))
         decision = np.where(keep, KEEP, ANONYMIZE).astype(object)
-        return base.with_columns(decision=decision, reason=np.array(reason, object))
+        out = base.with_columns(decision=decision, reason=np.array(reason, object))
+        for rule in self.rules:  # a rule may redact what it annotated, once the final decision is known
+            out = getattr(rule, "finalize", lambda f: f)(out)
+        return out

@@ -5,6 +5,13 @@ They read the identify stage's columns (:mod:`veil.identify.track_identity`): ``
 ``data["id_state"]`` (match / unknown / uncertain / pending) and ``data["id_distance"]``.
 Privacy wins when in doubt: an uncertain or not-yet-identified face is anonymized in both
 modes, and so is any face when the identify stage did not run.
+
+Reports name only the people whose faces stay visible: the reason of an anonymized face does
+not say who it is (or who it looked like), and :meth:`_ByIdentity.finalize` clears the
+``identity`` of every face the final decision anonymizes, whichever rule anonymized it. Hiding
+a face and then writing the person's name next to its box would undo the anonymization.
+``name_hidden=True`` (``--name-hidden``) names them anyway, for a user who needs an audit
+trail of whom they hid.
 """
 
 from __future__ import annotations
@@ -18,22 +25,35 @@ __all__ = ["SpareIdentities", "OnlyIdentities"]
 _STATE, _DIST, _CAND = "id_state", "id_distance", "id_candidate"
 
 
-def _describe(state: str, name, cand, dist: float) -> str:
+def _describe(state: str, name, cand, dist: float, named: bool = True) -> str:
+    """The reason text; ``named=False`` leaves every name out (for anonymized faces)."""
     d = "" if not np.isfinite(dist) else f" (distance {dist:.2f})"
     if state == "match":
-        return f"{name}{d}"
+        return f"{name}{d}" if named else f"an enrolled person{d}"
     if state == "unknown":
         return f"unknown{d}"
     if state == "uncertain":
-        return f"uncertain: closest enrolled {cand}{d}" if cand else f"uncertain{d}"
+        return f"uncertain: closest enrolled {cand}{d}" if cand and named else f"uncertain{d}"
     return "not identified yet (no good view of the face so far)"
 
 
 class _ByIdentity:
     name = "identity"
 
-    def __init__(self, names: list[str] | None):
+    def __init__(self, names: list[str] | None, name_hidden: bool = False):
         self.names = None if names is None else set(names)
+        self.name_hidden = name_hidden
+
+    def finalize(self, faces: Faces) -> Faces:
+        """Clear the names of anonymized faces (unless ``name_hidden``)."""
+        if self.name_hidden or not len(faces):
+            return faces
+        hidden = faces.decision != KEEP
+        if not any(n is not None for n in faces.identity[hidden]):
+            return faces
+        identity = faces.identity.copy()
+        identity[hidden] = None
+        return faces.with_columns(identity=identity)
 
     def _rows(self, faces: Faces):
         n = len(faces)
@@ -55,16 +75,13 @@ class SpareIdentities(_ByIdentity):
     def decide(self, faces: Faces) -> Faces:
         decision, reason = [], []
         for state, name, cand, dist in self._rows(faces):
-            text = _describe(state, name, cand, dist)
             if state == "match" and self._listed(name):
                 decision.append(KEEP)
-                reason.append(f"spared: {text}")
-            elif state == "match":
-                decision.append(ANONYMIZE)
-                reason.append(f"identified as {text}, not spared")
-            else:
-                decision.append(ANONYMIZE)
-                reason.append(text)
+                reason.append(f"spared: {_describe(state, name, cand, dist)}")
+                continue
+            text = _describe(state, name, cand, dist, self.name_hidden)
+            decision.append(ANONYMIZE)
+            reason.append(f"identified as {text}, not spared" if state == "match" else text)
         return faces.with_columns(decision=np.array(decision, object), reason=np.array(reason, object))
 
 
@@ -76,14 +93,13 @@ class OnlyIdentities(_ByIdentity):
     def decide(self, faces: Faces) -> Faces:
         decision, reason = [], []
         for state, name, cand, dist in self._rows(faces):
-            text = _describe(state, name, cand, dist)
             if state == "match" and self._listed(name):
                 decision.append(ANONYMIZE)
-                reason.append(f"listed for anonymization: {text}")
+                reason.append(f"listed for anonymization: {_describe(state, name, cand, dist, self.name_hidden)}")
             elif state in ("match", "unknown"):
                 decision.append(KEEP)
-                reason.append(f"not listed: {text}" if state == "match" else f"not listed: {text}")
+                reason.append(f"not listed: {_describe(state, name, cand, dist)}")
             else:
                 decision.append(ANONYMIZE)
-                reason.append(text)
+                reason.append(_describe(state, name, cand, dist, self.name_hidden))
         return faces.with_columns(decision=np.array(decision, object), reason=np.array(reason, object))
