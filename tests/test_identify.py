@@ -339,6 +339,24 @@ def test_tracks_are_embedded_sparsely_and_rows_inherit():
     assert stage._tracks == {}
 
 
+def test_a_face_cut_by_the_frame_edge_is_not_identified_until_in_full_view():
+    """Issue #12: a person entering the picture was embedded half outside it (distance 0.66,
+    uncertain) and stayed anonymized; now the first vote waits for a full view."""
+    a = _vec(1)
+    emb = _FakeEmbedder(a)
+    stage = TrackIdentifier(emb, Matcher(["ann"], a[None], 0.6, 0.1), reverify_frames=30, min_gap=1)
+    frame = np.zeros((120, 200, 3), np.uint8)
+    lm0 = np.array([[20, 20], [40, 20], [30, 32], [22, 42], [38, 42]], np.float32)
+    states = []
+    for x in (-20, -10, 0, 1, 10):  # sliding in from the left edge; the detector clips the box to the frame
+        box = np.array([max(x, 0), 10, x + 60, 70], np.float32)
+        f = Faces(xyxy=box[None], scores=[0.9], landmarks=(lm0 + [x, 0])[None], track_id=[3],
+                  data={"source": np.array(["detected"], object)})
+        states.append(stage.annotate(frame, f).data["id_state"][0])
+    assert states == [PENDING, PENDING, PENDING, PENDING, MATCH], states
+    assert emb.calls == 1
+
+
 def test_config_modes():
     with pytest.raises(ConfigError, match="cannot be combined"):
         Config().updated(identify={"spare": ["a"], "only": ["b"]})

@@ -96,3 +96,28 @@ def test_identification_is_cheap(run):
     _, stats, _ = run
     assert stats["face_frames"] > 1000
     assert stats["embeddings"] * 20 <= stats["face_frames"], stats
+
+
+def test_a_person_enrolled_from_one_photo_is_recognised_from_another_in_a_clip(data_dir, tmp_path, monkeypatch):
+    """Issue #12, end to end: enrol from one photo, show the person from another photo in a
+    built clip with two other people sliding across a textured background (veil eval identity,
+    one clip)."""
+    from veil.detect import build_detector
+    from veil.eval.identity import dev_clips, identity_photos, photo_boxes, run_clip
+
+    reid = data_dir / "reid"
+    if not (reid / "face_recognition" / "identities.csv").is_file():
+        pytest.skip("reid/face_recognition not found")
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.setenv("VEIL_HOME", str(tmp_path / "home"))
+    spec = next(s for s in dev_clips(identity_photos(reid)) if s.person == "alex_lacamoire")
+    cfg = Config()
+    boxes = photo_boxes([spec.probe, *(o.path for o in spec.others)], build_detector(cfg.detect, batch=1))
+    res = run_clip(spec, cfg, tmp_path, boxes, frames=45)
+    me = res.people[spec.person]
+    assert me.full_view_detected >= 30
+    assert me.full_view_spare_kept >= 0.95 * me.full_view_detected, res.reasons
+    assert me.only_kept == 0
+    for name, p in res.people.items():
+        if name != spec.person:
+            assert p.detected >= 40 and p.spare_kept == 0 and p.only_kept == p.detected, (name, res.reasons)

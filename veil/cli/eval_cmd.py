@@ -191,3 +191,6 @@ eval_app.command("conditions")(conditions)
 from .eval_card_cmd import model_card  # noqa: E402
 
 eval_app.command("model-card")(model_card)
+from .eval_identity_cmd import identity  # noqa: E402
+
+eval_app.command("identity")(identity)
