@@ -453,3 +453,49 @@ def test_cli_gallery_roundtrip(photos, tmp_path):
     (tmp_path / "g.key").chmod(0o600)
     res = r.invoke(app, ["gallery", "list", *g])
     assert res.exit_code == 3 and "wrong key" in res.output
+
+
+def test_enrolment_says_when_a_face_is_turned():
+    from veil.identify.enroll import face_problem
+
+    frontal = np.array([[40, 50], [80, 50], [60, 70], [45, 90], [75, 90]], np.float32)
+    turned = frontal.copy()
+    turned[2, 0] = 85  # the nose far to one side of the eyes' midpoint
+    f = Faces(xyxy=[[20, 20, 100, 120], [20, 20, 100, 120]], scores=[0.9, 0.9], landmarks=np.stack([frontal, turned]))
+    rgb = np.zeros((150, 150, 3), np.uint8)
+    assert face_problem(rgb, f, 0, _FakeEmbedder(_vec(1)))[0] is None
+    assert "turned away" in face_problem(rgb, f, 1, _FakeEmbedder(_vec(1)))[0]
+    small = Faces(xyxy=[[0, 0, 30, 30]], scores=[0.9], landmarks=frontal[None] / 4)
+    assert "too small" in face_problem(rgb, small, 0, _FakeEmbedder(_vec(1)))[0]
+
+
+def test_enrol_from_a_video_and_test_before_a_run(data_dir, tmp_path):
+    """Issue #12: 'veil gallery add NAME clip.mp4' keeps several sharp, frontal, varied views;
+    'veil gallery test NAME media' shows the distances veil would see."""
+    from typer.testing import CliRunner
+
+    from veil.cli.main import app
+    from veil.detect import build_detector
+    from veil.eval.identity import ClipSpec, identity_photos, photo_boxes, render_clip
+
+    reid = data_dir / "reid"
+    if not (reid / "face_recognition" / "identities.csv").is_file():
+        pytest.skip("reid/face_recognition not found")
+    alex = identity_photos(reid)["alex_lacamoire"]
+    cfg = Config()
+    boxes = photo_boxes(alex, build_detector(cfg.detect, batch=1))
+    clip = tmp_path / "alex.mp4"
+    render_clip(ClipSpec("alex", (), alex[0], ()), boxes, clip, frames=24, size=(480, 360), fps=8)
+    g = ["--gallery", str(tmp_path / "g.sqlite")]
+    r = CliRunner()
+    res = r.invoke(app, ["gallery", "add", "alex", str(clip), *g])
+    assert res.exit_code == 0, res.output
+    assert "view(s)" in res.output
+    with Gallery(tmp_path / "g.sqlite") as gal:
+        n = gal.people()[0].n_embeddings
+    assert 2 <= n <= 5
+    res = r.invoke(app, ["gallery", "test", "alex", str(alex[1]), *g])
+    assert res.exit_code == 0, res.output
+    assert "kept by --spare alex" in res.output and "embedding" not in res.output.lower()
+    res = r.invoke(app, ["gallery", "test", "alex", str(data_dir / "reid" / "face_recognition" / "examples_top" / "biden.jpg"), *g])
+    assert res.exit_code == 0 and "someone else" in res.output and "kept" not in res.output.split("face(s):")[1]

@@ -41,7 +41,8 @@ def _open(gallery: Optional[Path], key_file: Optional[Path], create: bool = Fals
 @one_line_errors
 def add(
     name: str = typer.Argument(..., help="The person's name (unique in the gallery)."),
-    photos: List[Path] = typer.Argument(..., help="One or more photos with exactly this person's face."),
+    photos: List[Path] = typer.Argument(..., help="One or more photos with exactly this person's face, or a short video "
+                                                  "of the person alone (sharp, frontal, varied frames are picked)."),
     purpose: Optional[str] = typer.Option(None, help="Purpose of the consent, e.g. 'interview 2024-05'."),
     expires: Optional[str] = typer.Option(None, help="Consent expiry date YYYY-MM-DD; expired entries are ignored."),
     consent_date: Optional[str] = typer.Option(None, help="Date consent was given, YYYY-MM-DD (default today)."),
@@ -49,7 +50,7 @@ def add(
     gallery: Optional[Path] = _GALLERY,
     key_file: Optional[Path] = _KEY,
 ) -> None:
-    """Enroll a person from photos (one clear face each)."""
+    """Enroll a person from photos (one clear face each) or a short video."""
     import os
 
     from ..identify.gallery import KEY_ENV, default_gallery_path, default_key_path
@@ -64,7 +65,7 @@ def add(
                           "without it the gallery cannot be read", markup=False, highlight=False)
     for w in warnings:
         err_console.print(f"veil: warning: {w}", markup=False, highlight=False)
-    console.print(f"enrolled {person.name!r} ({person.n_embeddings} photo(s)) in {path}", markup=False, highlight=False)
+    console.print(f"enrolled {person.name!r} ({person.n_embeddings} view(s)) in {path}", markup=False, highlight=False)
 
 
 @gallery_app.command("list")
@@ -119,3 +120,54 @@ def migrate(gallery: Optional[Path] = _GALLERY, key_file: Optional[Path] = _KEY)
     console.print(f"sealed the consent records of {len(people)} person(s) in {g.path}; check them:", markup=False,
                   highlight=False)
     _print_people(people)
+
+
+@gallery_app.command("test")
+@one_line_errors
+def test(
+    name: str = typer.Argument(..., help="An enrolled person."),
+    media: Path = typer.Argument(..., help="An image or a video in which to look for the person."),
+    match_threshold: Optional[float] = typer.Option(None, help="Same-person distance (default: the embedder's)."),
+    uncertain_margin: float = typer.Option(0.1, help="Width of the uncertain (anonymized) band above the threshold."),
+    per_s: float = typer.Option(2.0, "--per-s", min=0.1, help="Video frames looked at per second."),
+    gallery: Optional[Path] = _GALLERY,
+    key_file: Optional[Path] = _KEY,
+) -> None:
+    """Show the distances veil would see between NAME and every face in MEDIA, before a real run.
+
+    Per face: its distance to the person's enrolled views and what --spare NAME would do with
+    it. Nothing is written; embeddings are never shown.
+    """
+    from ..identify import build_embedder
+    from ..identify.enroll import distances_in
+
+    embedder = build_embedder()
+    with _open(gallery, key_file) as g:
+        g._id(name)  # a clear error for an unknown name (and verifies the consent records)
+        _, vecs = g.embeddings(embedder.name, [name])
+    if not len(vecs):
+        raise ConfigError(f"{name!r} has no current embeddings for {embedder.name} (expired, or enrolled with another model)")
+    thr = match_threshold or embedder.threshold
+    rows = distances_in(media, vecs, embedder, per_s=per_s)
+    if not rows:
+        console.print(f"no face found in {media}")
+        return
+    counts = {"kept": 0, "uncertain": 0, "someone else": 0, "not embedded": 0}
+    for r in rows:
+        d = r["distance"]
+        if d is None:
+            kind, what = "not embedded", "not embedded (too small, turned, or cut by the frame's edge): anonymized"
+        elif d < thr:
+            kind, what = "kept", f"{name}: kept by --spare {name}"
+        elif d < thr + uncertain_margin:
+            kind, what = "uncertain", "uncertain: anonymized"
+        else:
+            kind, what = "someone else", "someone else: anonymized"
+        counts[kind] += 1
+        dist = "  –  " if d is None else f"{d:.3f}"
+        console.print(f"frame {r['frame']:>5}  box {r['box']}  distance {dist}  {what}", markup=False, highlight=False)
+    ds = [r["distance"] for r in rows if r["distance"] is not None]
+    closest = f"; closest {min(ds):.3f}" if ds else ""
+    console.print(f"{len(rows)} face(s): " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+                  + f" (match below {thr:g}, uncertain up to {thr + uncertain_margin:g}){closest}",
+                  markup=False, highlight=False)

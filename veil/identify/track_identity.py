@@ -138,7 +138,7 @@ class TrackIdentifier:
 
     name = "identify"
 
-    def __init__(self, embedder: Embedder, matcher: Matcher, *, reverify_frames: int = 60, min_gap: int = 20,
+    def __init__(self, embedder: Embedder, matcher: Matcher | None, *, reverify_frames: int = 60, min_gap: int = 20,
                  min_face_px: float = 32.0, min_score: float = 0.4, max_yaw: float = 0.5, better: float = 1.3,
                  forget_frames: int = 900, edge_margin: float = 0.05):
         self.embedder, self.matcher = embedder, matcher
