@@ -28,6 +28,7 @@ import numpy as np
 from ..config import DetectConfig
 from .embedder import Embedder, face_chip_sharpness
 from .gallery import Gallery, GalleryError, Person
+from .track_identity import yaws
 
 __all__ = ["embed_photo", "embed_video", "enroll", "distances_in", "face_problem", "MIN_FACE_PX", "MIN_SHARPNESS",
            "MAX_YAW", "ENROLL_MIN_SCORE", "VIDEO_PICKS"]
@@ -45,23 +46,13 @@ VIDEO_PICKS = 5
 VIDEO_SAMPLES_PER_S = 4.0
 
 
-def yaw_of(faces, i: int) -> float:
-    """How far the face is turned: the nose's offset from the eyes' midpoint over the eye
-    distance (0 = frontal, about 0.5 = a three-quarter view); NaN without landmarks."""
-    lm = faces.landmarks[i].astype(np.float64)
-    if np.isnan(lm).any():
-        return float("nan")
-    eye_d = abs(lm[1, 0] - lm[0, 0])
-    return float(abs(lm[2, 0] - (lm[0, 0] + lm[1, 0]) / 2) / max(eye_d, 1e-6))
-
-
 def face_problem(rgb: np.ndarray, faces, i: int, embedder: Embedder) -> tuple[str | None, float]:
     """Why face ``i`` is not good enough to enrol (None if it is), and a quality score
     (bigger is better: sharp, frontal, large)."""
     side = float(faces.wh[i].min())
     if side < MIN_FACE_PX:
         return f"the face is too small ({side:.0f} px, need {MIN_FACE_PX}); use a closer or larger photo", 0.0
-    yaw = yaw_of(faces, i)
+    yaw = float(yaws(faces.landmarks[i:i + 1])[0])
     if not np.isfinite(yaw) or yaw > MAX_YAW:
         return (f"the face is turned away (yaw {yaw:.2f}, need <= {MAX_YAW}); use a photo looking at the camera"
                 if np.isfinite(yaw) else "no facial landmarks found; use a clear, frontal photo"), 0.0

@@ -177,11 +177,7 @@ class TrackIdentifier:
             ok &= np.asarray(source == "detected", bool)
         side = faces.wh.min(axis=1) if n else np.zeros(0)
         ok &= (side >= self.min_face_px) & (faces.scores >= self.min_score)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            eye_mid = (lm[:, 0, 0] + lm[:, 1, 0]) / 2
-            eye_d = np.abs(lm[:, 1, 0] - lm[:, 0, 0])
-            yaw = np.abs(lm[:, 2, 0] - eye_mid) / np.maximum(eye_d, 1e-6)
-        yaw = np.nan_to_num(yaw, nan=1.0)
+        yaw = np.nan_to_num(yaws(lm), nan=1.0)
         ok &= yaw <= self.max_yaw
         if frame_hw is not None and n:
             h, w = frame_hw
@@ -263,6 +259,17 @@ class TrackIdentifier:
         old = [k for k, t in self._tracks.items() if self._frame - t.last_seen > self.forget_frames]
         for k in old:
             del self._tracks[k]
+
+
+def yaws(landmarks: np.ndarray) -> np.ndarray:
+    """How far each face is turned, from its 5 landmarks ``(n, 5, 2)``: the nose's offset
+    from the eyes' midpoint over the eye distance (0 = frontal, about 0.5 = a three-quarter
+    view); NaN without landmarks."""
+    lm = np.asarray(landmarks, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eye_mid = (lm[:, 0, 0] + lm[:, 1, 0]) / 2
+        eye_d = np.abs(lm[:, 1, 0] - lm[:, 0, 0])
+        return np.abs(lm[:, 2, 0] - eye_mid) / np.maximum(eye_d, 1e-6)
 
 
 def _jump(prev: np.ndarray, box: np.ndarray, scale: float = 1.5) -> bool:
