@@ -138,12 +138,13 @@ def test(
     Per face: its distance to the person's enrolled views and what --spare NAME would do with
     it. Nothing is written; embeddings are never shown.
     """
-    from ..identify import build_embedder
+    from ..identify import GalleryError, build_embedder
     from ..identify.enroll import distances_in
 
     embedder = build_embedder()
     with _open(gallery, key_file) as g:
-        g._id(name)  # a clear error for an unknown name (and verifies the consent records)
+        if name not in g.names():
+            raise GalleryError(f"nobody is enrolled as {name!r}; enrolled: {', '.join(g.names()) or 'nobody'}")
         _, vecs = g.embeddings(embedder.name, [name])
     if not len(vecs):
         raise ConfigError(f"{name!r} has no current embeddings for {embedder.name} (expired, or enrolled with another model)")

@@ -415,7 +415,12 @@ def run_identity_eval(reid: Path, config, *, limit: int | None = None, frames: i
     """All dev clips; returns the raw results (see :mod:`veil.eval.identity_report`)."""
     from ..detect import build_detector
 
+    from ..errors import InputError
+
     photos = identity_photos(reid)
+    if sum(len(v) > 1 for v in photos.values()) == 0:
+        raise InputError(f"{reid}: no identity photos (face_recognition/identities.csv, deepface/master.csv) with two "
+                         "photos of a person; set VEIL_DATA or give the folder")
     det = build_detector(config.detect.model_copy(update={"tile": False}), batch=1)
     boxes = photo_boxes(sorted({p for v in photos.values() for p in v}), det)
     del det

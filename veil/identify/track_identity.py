@@ -140,11 +140,11 @@ class TrackIdentifier:
 
     def __init__(self, embedder: Embedder, matcher: Matcher | None, *, reverify_frames: int = 60, min_gap: int = 20,
                  min_face_px: float = 32.0, min_score: float = 0.4, max_yaw: float = 0.5, better: float = 1.3,
-                 forget_frames: int = 900, edge_margin: float = 0.05):
+                 forget_frames: int = 900):
         self.embedder, self.matcher = embedder, matcher
         self.reverify_frames, self.min_gap = reverify_frames, min_gap
         self.min_face_px, self.min_score, self.max_yaw, self.better = min_face_px, min_score, max_yaw, better
-        self.forget_frames, self.edge_margin = forget_frames, edge_margin
+        self.forget_frames = forget_frames
         self.embeddings = 0
         self.face_frames = 0
         self.reset()
@@ -163,12 +163,13 @@ class TrackIdentifier:
     def quality(self, faces: Faces, frame_hw: tuple[int, int] | None = None) -> np.ndarray:
         """0 for rows that cannot be embedded reliably, else a score (bigger = better view).
 
-        With ``frame_hw``, a face cut by the frame's edge (its box, grown by ``edge_margin``
-        of its size, not inside the frame) is not embedded either: the detector clips the
-        box and extrapolates landmarks outside the picture, and the aligned chip of such a
-        face lands far from the person's enrolled vectors (a person entering the picture:
-        0.66, against 0.53-0.55 once in full view, in ``veil eval identity``). That first
-        vote was uncertain, so the track stayed anonymized until re-verified."""
+        With ``frame_hw``, a face cut by the frame's edge through the face itself (a
+        landmark outside the picture) is not embedded either: the detector extrapolates
+        those landmarks, and the chip aligned on them lands far from the person's enrolled
+        vectors (a person entering the picture: 0.66, against 0.53-0.55 once in view, in
+        ``veil eval identity``). That first vote was uncertain, so the track stayed
+        anonymized until re-verified; under ``--only`` a vote that far could even read as
+        someone else. Such a face stays "not identified yet" (anonymized) until in view."""
         n = len(faces)
         source = faces.data.get("source")
         lm = faces.landmarks
@@ -181,10 +182,9 @@ class TrackIdentifier:
         ok &= yaw <= self.max_yaw
         if frame_hw is not None and n:
             h, w = frame_hw
-            pad = self.edge_margin * faces.wh
-            xy = faces.xyxy
-            ok &= (xy[:, 0] - pad[:, 0] >= 0) & (xy[:, 1] - pad[:, 1] >= 0)
-            ok &= (xy[:, 2] + pad[:, 0] <= w) & (xy[:, 3] + pad[:, 1] <= h)
+            with np.errstate(invalid="ignore"):
+                inside = (lm[..., 0] >= 0) & (lm[..., 0] < w) & (lm[..., 1] >= 0) & (lm[..., 1] < h)
+            ok &= inside.all(axis=1)
         q = np.minimum(side, 160.0) / 160.0 * faces.scores * (1.0 - yaw)
         return np.where(ok, q, 0.0).astype(np.float32)
 
