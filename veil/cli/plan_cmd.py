@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import DetectorName, DeviceName, FilterName, PresetName, ShapeName, _value, build, one_line_errors
+from .common import AudioChoice, DetectorName, DeviceName, FilterName, PresetName, ShapeName, _value, build, one_line_errors
 from .progress import console, err_console
 
 __all__ = ["analyze", "render"]
@@ -64,7 +64,7 @@ def render(
     codec: Optional[str] = typer.Option(None, help="Video codec."),
     crf: Optional[int] = typer.Option(None, help="Video quality (CRF)."),
     encoder_preset: Optional[str] = typer.Option(None, help="Encoder speed preset."),
-    audio: Optional[bool] = typer.Option(None, "--audio/--no-audio", help="Copy the audio track."),
+    audio: Optional[AudioChoice] = typer.Option(None, "--audio", help="keep (copy) or drop the audio track (default keep)."),
     keep_metadata: Optional[bool] = typer.Option(None, "--keep-metadata/--strip-metadata", help="Keep image EXIF."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -76,7 +76,7 @@ def render(
     p = load_plan(plan)
     flags = dict(filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                  feather=feather, strength=strength, codec=codec, crf=crf, encoder_preset=encoder_preset,
-                 copy_audio=audio, keep_metadata=keep_metadata)
+                 copy_audio=None if audio is None else audio.value == "keep", keep_metadata=keep_metadata)
     anon = Anonymizer.for_plan(p, **{k: _value(v) for k, v in flags.items() if v is not None})
     if not anon.pipeline.anonymizes:
         err_console.print(f"[bold yellow]warning:[/] --filter {anon.config.render.filter} does not anonymize")

@@ -28,6 +28,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..boxes import box_iou
+
 __all__ = ["IdentityPhoto", "ClipSpec", "identity_photos", "dev_clips", "render_clip", "run_clip", "ClipResult"]
 
 
@@ -261,17 +263,6 @@ class ClipResult:
                 "distances": [[bool(s), round(float(d), 4)] for s, d in self.distances], "reasons": self.reasons}
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``a`` (n, 4) with one box ``b`` (4,)."""
-    x1 = np.maximum(a[:, 0], b[0])
-    y1 = np.maximum(a[:, 1], b[1])
-    x2 = np.minimum(a[:, 2], b[2])
-    y2 = np.minimum(a[:, 3], b[3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / np.maximum(area, 1e-9)
-
-
 class _Recorder:
     """Wraps the identify stage's embedder: keeps the distance of every face it embeds to
     the enrolled person's vectors, with the face's true identity (vectors are dropped)."""
@@ -300,7 +291,7 @@ def _who(box: np.ndarray, truth: dict[str, np.ndarray], min_iou: float = 0.3) ->
     if not truth:
         return None
     names = list(truth)
-    iou = _iou(np.stack([truth[n] for n in names]), box)
+    iou = box_iou(np.stack([truth[n] for n in names]), box[None])[:, 0]
     k = int(np.argmax(iou))
     return names[k] if iou[k] >= min_iou else None
 
@@ -357,7 +348,7 @@ def run_clip(spec: ClipSpec, config, workdir: Path, boxes: dict[Path, np.ndarray
             t.full_view += full
             if not len(faces):
                 continue
-            iou = _iou(faces.xyxy, box)
+            iou = box_iou(faces.xyxy, box[None])[:, 0]
             j = int(np.argmax(iou))
             if iou[j] < 0.3:
                 continue

@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 import numpy as np
 from pydantic import BaseModel, Field
 
+from ..boxes import box_iou
 from ..plan import Box, FrameBox, Plan, PlanError, f32
 
 __all__ = ["Edit", "apply_edit", "follow"]
@@ -98,7 +99,7 @@ def follow(frame_at, n_frames: int, detector, index: int, box: Box, reach: int =
         last, missed, j = np.array(box, np.float32), 0, index + step
         while 0 <= j < n_frames and abs(j - index) <= reach:
             found = detector.detect_rois(frame_at(j), last[None], low)
-            iou = _iou(found.xyxy, last) if len(found) else np.zeros(0)
+            iou = box_iou(found.xyxy, last[None])[:, 0] if len(found) else np.zeros(0)
             if len(iou) and iou.max() >= 0.3:
                 last, missed = found.xyxy[int(iou.argmax())].copy(), 0
                 out[j] = FrameBox(index=j, box=tuple(f32(v) for v in last), score=f32(found.scores[int(iou.argmax())]),
@@ -111,12 +112,3 @@ def follow(frame_at, n_frames: int, detector, index: int, box: Box, reach: int =
             j += step
     return [out[i] for i in sorted(out)]
 
-
-def _iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(boxes[:, 0], box[0])
-    y1 = np.maximum(boxes[:, 1], box[1])
-    x2 = np.minimum(boxes[:, 2], box[2])
-    y2 = np.minimum(boxes[:, 3], box[3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    return inter / np.maximum(area(boxes) + area(box) - inter, 1e-6)
