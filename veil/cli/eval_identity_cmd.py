@@ -47,7 +47,10 @@ def identity(
     note = f"preset {res['preset']}, embedder {res['embedder']}, threshold {res['threshold']:g}, margin {res['margin']:g}"
     paths = write_document(identity_document(res, out, note), out, "report")
     t = identity_totals(res)
-    pct = (lambda k, n: f"{100 * k / n:.1f} %" if n else "–")
+
+    def pct(k: int, n: int) -> str:
+        return f"{100 * k / n:.1f} %" if n else "–"
+
     console.print(f"--spare: enrolled person visible {pct(t['spare_kept'], t['enrolled_detected'])} of "
                   f"{t['enrolled_detected']} face-frames; others visible {t['spare_false_keep']}/{t['other_detected']}")
     console.print(f"--only: listed person visible {t['only_kept_enrolled']}/{t['enrolled_detected']}; others visible "

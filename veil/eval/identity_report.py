@@ -27,7 +27,7 @@ def identity_totals(res: dict) -> dict:
          "other_frames": 0, "other_detected": 0, "spare_false_keep": 0, "only_kept_others": 0,
          "clips_enrolled_ok": 0, "clips": len(res["clips"])}
     for c in res["clips"]:
-        for name, p in c["people"].items():
+        for p in c["people"].values():
             if p["enrolled"]:
                 t["enrolled_frames"] += p["frames"]
                 t["enrolled_detected"] += p["detected"]
