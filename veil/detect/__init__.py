@@ -8,11 +8,12 @@ from ..models import resolve_model
 from .base import Detector, GridDetector
 from .centerface import CenterFace
 from .onnx_runtime import load_session
+from .yunet import YuNet
 
-__all__ = ["Detector", "GridDetector", "CenterFace", "DETECTORS", "build_detector"]
+__all__ = ["Detector", "GridDetector", "CenterFace", "YuNet", "DETECTORS", "build_detector"]
 
 #: name -> GridDetector subclass. Add a detector by adding a class here.
-DETECTORS: dict[str, type[GridDetector]] = {"centerface": CenterFace}
+DETECTORS: dict[str, type[GridDetector]] = {"centerface": CenterFace, "yunet": YuNet}
 
 
 def build_detector(cfg: DetectConfig, batch: int = 4) -> GridDetector:

@@ -98,8 +98,11 @@ class GridDetector:
         """``(B, H, W, 3)`` uint8 RGB, padded -> network input tensor."""
         raise NotImplementedError
 
-    def decode(self, outputs: list[np.ndarray], min_score: float) -> list[Faces]:
-        """Network outputs -> one Faces per batch item, in padded-input pixels, before NMS."""
+    def decode(self, outputs: list[np.ndarray], min_score: float, input_hw: tuple[int, int]) -> list[Faces]:
+        """Network outputs -> one Faces per batch item, in padded-input pixels, before NMS.
+
+        ``input_hw`` is the padded input's height and width (models whose outputs are flat
+        lists of grid cells, like YuNet, need it to know the grid)."""
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------
@@ -114,7 +117,7 @@ class GridDetector:
             for j, img in enumerate(chunk):
                 padded[j, :h, :w] = img
             res = self.session.run(self.output_names, {self.input_name: self.preprocess(padded)})
-            out.extend(self.decode(res, min_score))
+            out.extend(self.decode(res, min_score, (ph, pw)))
         return out
 
     def _resized(self, frame: np.ndarray) -> tuple[np.ndarray, float]:

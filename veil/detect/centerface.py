@@ -25,7 +25,7 @@ class CenterFace(GridDetector):
     def preprocess(self, batch: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
 
-    def decode(self, outputs: list[np.ndarray], min_score: float) -> list[Faces]:
+    def decode(self, outputs: list[np.ndarray], min_score: float, input_hw: tuple[int, int]) -> list[Faces]:
         heat, scale, offset, lms = outputs
         found = []
         for b in range(heat.shape[0]):

