@@ -51,9 +51,9 @@ NMS_IOU = 0.3
 
 #: pass name -> (detector, how the frame is sized: "side:N" long side N px, "x:F" F x native)
 PASSES = {
-    "cf@1280": ("centerface", "side:1280"), "cf@640": ("centerface", "side:640"),
+    "cf@1280": ("centerface", "side:1280"), "cf@640": ("centerface", "side:640"), "cf@320": ("centerface", "side:320"),
     "cf@x1": ("centerface", "x:1"), "cf@x0.5": ("centerface", "x:0.5"), "cf@x1.5": ("centerface", "x:1.5"),
-    "yn@1280": ("yunet", "side:1280"), "yn@640": ("yunet", "side:640"), "yn@x1": ("yunet", "x:1"),
+    "yn@1280": ("yunet", "side:1280"), "yn@960": ("yunet", "side:960"), "yn@640": ("yunet", "side:640"), "yn@x1": ("yunet", "x:1"),
     "yn@x1.5": ("yunet", "x:1.5"), "yn@x2": ("yunet", "x:2"),
 }
 
@@ -66,6 +66,10 @@ GROUPS = {
         "YN 640": ["yn@640"],
         "YN 1280 + CF 640": ["yn@1280", "cf@640"],
         "YN 640 + CF 640": ["yn@640", "cf@640"],
+        "YN 960": ["yn@960"],
+        "YN 1280 + CF 320": ["yn@1280", "cf@320"],
+        "YN 960 + CF 320": ["yn@960", "cf@320"],
+        "YN 640 + CF 320": ["yn@640", "cf@320"],
     },
     "thorough": {
         "CF x1 +x0.5 +x1.5 (thorough)": ["cf@x1", "cf@x0.5", "cf@x1.5"],

@@ -1,11 +1,14 @@
-"""The YuNet-n detector on real photos (never mocked), its decode checked against OpenCV's."""
+"""The YuNet-n detector and the yunet+centerface cascade on real photos (never mocked); YuNet's
+decode checked against OpenCV's."""
 
 import cv2
 import numpy as np
 import pytest
 
 from veil.config import DetectConfig
-from veil.detect import DETECTORS, Detector, YuNet, build_detector
+from veil.detect import DETECTORS, Detector, MergedDetector, YuNet, build_detector
+from veil.detect.yunet import SCORE_POWER
+from veil.errors import ConfigError
 from veil.io.wider_format import read_wider_gt
 from veil.models import MODELS, resolve_model
 
@@ -64,23 +67,24 @@ def test_same_face_as_centerface(yunet, photo, request):
 
 def test_decode_matches_opencv(yunet, astronaut):
     """Boxes, landmarks and scores equal OpenCV FaceDetectorYN's on the same file and frame
-    (sides multiples of 32, so both run the same input; OpenCV decodes in C++)."""
+    (sides multiples of 32, so both run the same input; OpenCV decodes in C++). veil's
+    score is OpenCV's to the power SCORE_POWER."""
     ref = opencv_yunet(astronaut, 0.3, 0.3)
-    got = yunet.detect([astronaut], 0.3)[0]
+    got = yunet.detect([astronaut], 0.3 ** SCORE_POWER)[0]
     assert len(got) == len(ref) >= 1
     order = np.argsort(-ref[:, 14])
     ref = ref[order]
     xywh = np.c_[got.xyxy[:, :2], got.xyxy[:, 2:] - got.xyxy[:, :2]]
     np.testing.assert_allclose(xywh, ref[:, :4], atol=0.05)
     np.testing.assert_allclose(got.landmarks.reshape(-1, 10), ref[:, 4:14], atol=0.05)
-    np.testing.assert_allclose(got.scores, ref[:, 14], atol=1e-4)
+    np.testing.assert_allclose(got.scores, ref[:, 14] ** SCORE_POWER, atol=1e-4)
 
 
 def test_wider_photo_several_faces(yunet, wider_dev):
     """A WIDER dev photo: every annotated face found (IoU >= 0.5) and the same boxes as OpenCV."""
     gt = read_wider_gt(wider_dev / "wider_dev_bbx_gt.txt")[PARADE]
     rgb = cv2.cvtColor(cv2.imread(str(wider_dev / "images" / PARADE)), cv2.COLOR_BGR2RGB)
-    faces = yunet.detect([rgb], 0.5)[0]
+    faces = yunet.detect([rgb], 0.5 ** SCORE_POWER)[0]
     truth = np.c_[gt.boxes[:, :2], gt.boxes[:, :2] + gt.boxes[:, 2:]]
     assert len(truth) == 5
     for t in truth:
@@ -116,7 +120,8 @@ def test_downscaled_detection_and_rois_map_back(astronaut):
     assert len(again) == 1 and iou(again.xyxy[0], f.xyxy[0]) > 0.7
 
 
-def test_cli_accepts_detector(tmp_path, astronaut):
+@pytest.mark.parametrize("name", ["yunet", "yunet+centerface"])
+def test_cli_accepts_detector(tmp_path, astronaut, name):
     from PIL import Image
 
     from veil.cli.main import app
@@ -125,8 +130,66 @@ def test_cli_accepts_detector(tmp_path, astronaut):
     src = tmp_path / "a.png"
     Image.fromarray(astronaut).save(src)
     out = tmp_path / "out.png"
-    res = CliRunner().invoke(app, ["anonymize", str(src), "-o", str(out), "--detector", "yunet", "--report", str(tmp_path / "r.json")])
+    res = CliRunner().invoke(app, ["anonymize", str(src), "-o", str(out), "--detector", name, "--report", str(tmp_path / "r.json")])
     assert res.exit_code == 0, res.output
     face = np.asarray(Image.open(out))[80:170, 190:260].astype(int)
     assert np.abs(face - astronaut[80:170, 190:260]).mean() > 10  # the face was anonymized
-    assert '"yunet"' in (tmp_path / "r.json").read_text()
+    report = (tmp_path / "r.json").read_text()
+    assert f'"{name}"' in report and MODELS["yunet"].sha256 in report
+
+
+# -- yunet+centerface: both detectors on every frame, merged by NMS -------------------------
+
+@pytest.fixture(scope="module")
+def cascade():
+    return build_detector(DetectConfig(detector="yunet+centerface", max_side=1280, low_light=False))
+
+
+def test_cascade_is_the_nms_of_its_passes(cascade, astronaut):
+    from veil.detect.nms import nms
+    from veil.faces import Faces
+
+    assert isinstance(cascade, MergedDetector) and isinstance(cascade, Detector)
+    assert cascade.model_sha256 == f"{MODELS['yunet'].sha256}+{MODELS['centerface'].sha256}"
+    yn, cf = cascade.passes
+    assert (yn.name, yn.resolution.max_side, cf.name, cf.resolution.max_side) == ("yunet", 1280, "centerface", 640)
+    big = cv2.resize(astronaut, (1600, 1600))
+    parts = Faces.concatenate([yn.detect([big], 0.05)[0], cf.detect([big], 0.05)[0]])
+    want = parts[nms(parts.xyxy, parts.scores, 0.3)]
+    got = cascade.detect([big], 0.05)[0]
+    np.testing.assert_allclose(got.xyxy, want.xyxy)
+    assert len(cascade.detect([big], 0.5)[0]) == 1  # one face, found by both, kept once
+
+
+def test_cascade_small_faces_come_from_the_lead_pass(cascade, astronaut):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_detect import small_faces_scene
+
+    scene, n = small_faces_scene(astronaut)
+    assert len(cascade.passes[1].detect([scene], 0.2)[0]) == 0  # CenterFace at 640 px sees none
+    assert len(cascade.detect([scene], 0.2)[0]) == n
+
+
+def test_cascade_native_and_rois(astronaut):
+    det = build_detector(DetectConfig(detector="yunet+centerface", max_side=0, low_light=False))
+    yn, cf = det.passes
+    assert (yn.resolution.max_side, cf.resolution.max_side) == (0, 0)
+    faces = det.detect([astronaut], 0.5)[0]  # CenterFace runs at half the native size
+    assert len(faces) == 1
+    again = det.detect_rois(astronaut, faces.xyxy, 0.5)
+    assert len(again) == 1 and iou(again.xyxy[0], faces.xyxy[0]) > 0.7
+
+
+def test_cascade_refuses_a_model_file(tmp_path):
+    with pytest.raises(ConfigError, match="single detector"):
+        build_detector(DetectConfig(detector="yunet+centerface", model_path=tmp_path / "x.onnx"))
+
+
+def test_cascade_with_low_light_wrapper(grace_hopper):
+    det = build_detector(DetectConfig(detector="yunet+centerface"))  # low-light pass on: wrapped
+    dark = (grace_hopper.astype(np.float32) * 0.12).astype(np.uint8)
+    found = det.detect([dark], 0.2)[0]
+    assert len(found) >= 1 and det.pass_counts.get("low light") == 1

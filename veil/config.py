@@ -27,7 +27,8 @@ class _Frozen(BaseModel):
 class DetectConfig(_Frozen):
     """How faces are found."""
 
-    detector: str = Field("centerface", description="detector name, see `veil.detect.DETECTORS`")
+    detector: str = Field("centerface", description="detector name, see `veil.detect.DETECTOR_NAMES`: centerface, yunet, "
+                          "or yunet+centerface (YuNet-n at max_side plus CenterFace at half of it, merged)")
     model_path: Optional[Path] = Field(None, description="user-supplied ONNX file for detectors that need one")
     device: Literal["auto", "cpu", "cuda", "tensorrt", "openvino"] = "auto"
     threshold: float = Field(0.2, ge=0.0, le=1.0, description="operating score threshold")

@@ -10,7 +10,7 @@ import signal
 import typer
 
 from ..config import PRESETS
-from ..detect import DETECTORS
+from ..detect import DETECTOR_NAMES
 from ..errors import ConfigError, VeilError
 from ..io.interrupts import exit_status, signal_label
 from ..render import FILTERS
@@ -28,7 +28,7 @@ def _choices(name: str, values) -> type[enum.Enum]:
 
 PresetName = _choices("PresetName", PRESETS)
 FilterName = _choices("FilterName", FILTERS)
-DetectorName = _choices("DetectorName", DETECTORS)
+DetectorName = _choices("DetectorName", DETECTOR_NAMES)
 DeviceName = _choices("DeviceName", ["auto", "cpu", "cuda", "tensorrt", "openvino"])
 ShapeName = _choices("ShapeName", ["ellipse", "box"])
 AudioChoice = _choices("AudioChoice", ["keep", "drop"])
