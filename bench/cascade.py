@@ -38,6 +38,7 @@ from veil.detect import DETECTORS  # noqa: E402
 from veil.detect.augment import MAX_PASS_SIDE  # noqa: E402
 from veil.detect.nms import nms  # noqa: E402
 from veil.detect.onnx_runtime import load_session  # noqa: E402
+from veil.detect.yunet import SCORE_POWER  # noqa: E402
 from veil.eval.data import default_data  # noqa: E402
 from veil.eval.wider_run import spread_subset  # noqa: E402
 from veil.eval.widerface import SETTINGS, evaluate, load_wider_dev, operating_point  # noqa: E402
@@ -51,7 +52,7 @@ NMS_IOU = 0.3
 
 #: pass name -> (detector, how the frame is sized: "side:N" long side N px, "x:F" F x native)
 PASSES = {
-    "cf@1280": ("centerface", "side:1280"), "cf@640": ("centerface", "side:640"), "cf@320": ("centerface", "side:320"),
+    "cf@1280": ("centerface", "side:1280"), "cf@640": ("centerface", "side:640"), "cf@480": ("centerface", "side:480"), "cf@320": ("centerface", "side:320"),
     "cf@x1": ("centerface", "x:1"), "cf@x0.5": ("centerface", "x:0.5"), "cf@x1.5": ("centerface", "x:1.5"),
     "yn@1280": ("yunet", "side:1280"), "yn@960": ("yunet", "side:960"), "yn@640": ("yunet", "side:640"), "yn@x1": ("yunet", "x:1"),
     "yn@x1.5": ("yunet", "x:1.5"), "yn@x2": ("yunet", "x:2"),
@@ -64,11 +65,12 @@ GROUPS = {
         "CF 640 (fast)": ["cf@640"],
         "YN 1280": ["yn@1280"],
         "YN 640": ["yn@640"],
-        "YN 1280 + CF 640": ["yn@1280", "cf@640"],
+        "YN 1280 + CF 640 (yunet+centerface at 1280)": ["yn@1280", "cf@640"],
         "YN 640 + CF 640": ["yn@640", "cf@640"],
         "YN 960": ["yn@960"],
         "YN 1280 + CF 320": ["yn@1280", "cf@320"],
         "YN 960 + CF 320": ["yn@960", "cf@320"],
+        "YN 960 + CF 480 (yunet+centerface at 960)": ["yn@960", "cf@480"],
         "YN 640 + CF 320": ["yn@640", "cf@320"],
     },
     "thorough": {
@@ -192,11 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     raw = args.out / "raw.pkl"
     if args.from_raw:
         with open(raw, "rb") as fh:
-            done, found, secs, sizes = pickle.load(fh)
+            done, found, secs, sizes, *rest = pickle.load(fh)
+        power = rest[0] if rest else 1.0  # runs before the calibration saved OpenCV's score
+        for p in found:
+            if PASSES[p][0] == "yunet" and power != SCORE_POWER:
+                found[p] = {k: f.with_columns(scores=f.scores ** (SCORE_POWER / power)) for k, f in found[p].items()}
     else:
         done, found, secs, sizes = run(paths, images, passes, args.minutes, progress)
         with open(raw, "wb") as fh:  # detections of each pass, to re-score designs without re-running
-            pickle.dump((done, found, secs, sizes), fh)
+            pickle.dump((done, found, secs, sizes, SCORE_POWER), fh)
     gt = {p: gt[p] for p in done}
     difficulty = {p: difficulty[p] for p in done}
     load = os.getloadavg()
