@@ -13,7 +13,9 @@ This is what a pipeline running those passes one after the other would do and pa
 ``--minutes`` stops early (images are visited in a seeded random order of the spread subset,
 so a partial run is still spread over the events) and the report says how many images were
 done. Low-light passes are off in every design (they fire on dark frames only and would blur
-the comparison of the networks). Nothing is written inside the repository.
+the comparison of the networks). ``--from-raw`` re-scores the detections a run saved in
+``--out`` (after a change of designs or of YuNet's score calibration) without re-running.
+Nothing is written inside the repository.
 """
 
 from __future__ import annotations
