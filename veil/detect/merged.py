@@ -1,10 +1,11 @@
 """Two detectors on every frame, each at its own resolution, their faces merged by NMS.
 
 Why: YuNet-n and CenterFace fail differently. YuNet-n at 1,280 px finds more small faces than
-CenterFace at 1,280 px for under a third of the cost, but ranks large faces less well;
-CenterFace at half that size is good at large faces and cheap there. Together (``yunet+centerface``)
-they cost about 0.6x CenterFace at 1,280 px on WIDER dev (docs/benchmarks.md, "YuNet-n and
-cascades"). Passes only add faces, as the augmentation passes do (:mod:`veil.detect.augment`).
+CenterFace at 1,280 px for under a third of the cost, but misses large faces CenterFace finds;
+CenterFace at half that size finds those, cheaply. Together (``yunet+centerface``) they found
+at least as many WIDER dev faces as CenterFace at 1,280 px at every difficulty, for about 0.6x
+its cost and more false positives (docs/benchmarks.md §11). Passes only add faces, as the
+augmentation passes do (:mod:`veil.detect.augment`).
 
 The first pass leads: its resolution is the configured ``max_side``, it finds faces again
 in windows around tracks between full detections (``detect_rois``, the cheap one), and the

@@ -2,7 +2,7 @@
 
 Why a second detector: YuNet-n is about a quarter of CenterFace's cost at the same input
 size, finds as many hard (small) faces and fails on different ones, which makes it the
-cheap pass of a cascade (docs/benchmarks.md, "YuNet-n and cascades").
+cheap pass of a cascade (docs/benchmarks.md §11).
 
 An anchor-free one-stage detector with three heads (strides 8, 16, 32). Each head gives,
 per grid cell in row-major order, a class score and an objectness (both already through a
@@ -24,7 +24,7 @@ __all__ = ["YuNet", "SCORE_POWER"]
 #: YuNet's raw score is raised to this power so that veil's threshold means the same false
 #: alarm rate for both detectors: on 300 WIDER dev images YuNet at 1,280 px reaches
 #: CenterFace's false positives per image at threshold 0.2 (4.79) at a raw score of 0.366,
-#: and 0.366 ** 1.6 = 0.2 (docs/benchmarks.md, "YuNet-n and cascades"). Monotone, so YuNet's
+#: and 0.366 ** 1.6 = 0.2 (docs/benchmarks.md §11). Monotone, so YuNet's
 #: own ranking (AP) is unchanged; it matters for the threshold and when boxes of both
 #: detectors meet in one NMS (a raw YuNet score outranks an equally sure CenterFace box).
 SCORE_POWER = 1.6
