@@ -193,3 +193,29 @@ def test_cascade_with_low_light_wrapper(grace_hopper):
     dark = (grace_hopper.astype(np.float32) * 0.12).astype(np.uint8)
     found = det.detect([dark], 0.2)[0]
     assert len(found) >= 1 and det.pass_counts.get("low light") == 1
+
+
+def test_cascade_in_a_detect_every_k_video_run(astronaut):
+    """fast's detect-every-3 with windows between detections runs on the cascade (the windows
+    on its YuNet pass): every frame of a moving face comes out with the face hidden."""
+    from veil.config import preset
+    from veil.pipeline import Pipeline
+
+    cfg = preset("fast").updated(detect={"detector": "yunet+centerface", "max_side": 960})
+    pipe = Pipeline(cfg)
+    lead = pipe.detector.base.lead  # the low-light wrapper around the cascade
+    windows = []
+    real = lead.detect_rois
+    lead.detect_rois = lambda *a, **k: windows.append(1) or real(*a, **k)  # counted, still real
+    canvas = np.full((540, 960, 3), 120, np.uint8)
+    frames = []
+    for k in range(9):
+        f = canvas.copy()
+        f[100:612 - 200, 100 + 12 * k:100 + 12 * k + 312] = astronaut[:312, 100:412]
+        frames.append(f)
+    out = list(pipe.run(frames, fps=25))
+    assert len(out) == len(frames) and len(windows) == 6  # frames 1, 2, 4, 5, 7, 8
+    for k, (src, res) in enumerate(zip(frames, out)):
+        x = 100 + 12 * k + 90  # the face in the pasted crop: astronaut x 190-260, y 80-170
+        face_src, face_out = src[180:270, x:x + 70].astype(int), res.frame[180:270, x:x + 70].astype(int)
+        assert np.abs(face_out - face_src).mean() > 10, f"frame {k}: face not hidden"
