@@ -29,16 +29,18 @@ def test_protocol(native):
     assert native.model_sha256 == MODELS["centerface"].sha256
 
 
+@pytest.mark.parametrize("detector", ["centerface", "yunet"])
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
-def test_one_face_with_landmarks_inside(native, photo, request):
+def test_one_face_with_landmarks_inside(native, detector, photo, request):
     img = request.getfixturevalue(photo)
-    faces = native.detect([img], 0.5)[0]
+    det = native if detector == "centerface" else build_detector(DetectConfig(detector=detector, max_side=0))
+    faces = det.detect([img], 0.5)[0]
     assert len(faces) == 1
     x1, y1, x2, y2 = faces.xyxy[0]
     assert 40 < x2 - x1 < 300 and faces.scores[0] > 0.8
     lm = faces.landmarks[0]
     assert ((lm[:, 0] > x1) & (lm[:, 0] < x2) & (lm[:, 1] > y1) & (lm[:, 1] < y2)).all()
-    # eyes above the mouth, right eye (image left) left of left eye
+    # eyes above the mouth, right eye (image left) left of left eye: the same order for every detector
     assert lm[0, 0] < lm[1, 0] and lm[:2, 1].max() < lm[3:, 1].min()
 
 

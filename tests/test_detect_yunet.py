@@ -12,19 +12,14 @@ from veil.errors import ConfigError
 from veil.io.wider_format import read_wider_gt
 from veil.models import MODELS, resolve_model
 
+from test_detect import iou, small_faces_scene  # tests/ is on sys.path (as for wider_helpers)
+
 PARADE = "0--Parade/0_Parade_Parade_0_194.jpg"  # five large faces in a row
 
 
 @pytest.fixture(scope="module")
 def yunet():
     return build_detector(DetectConfig(detector="yunet", max_side=0, low_light=False))
-
-
-def iou(a, b):
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def opencv_yunet(rgb: np.ndarray, score: float, nms: float) -> np.ndarray:
@@ -41,19 +36,6 @@ def test_registered_and_verified(yunet):
     assert isinstance(yunet, Detector) and isinstance(yunet, YuNet)
     assert yunet.name == "yunet"
     assert yunet.model_sha256 == MODELS["yunet"].sha256
-
-
-@pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
-def test_one_face_with_landmarks_inside(yunet, photo, request):
-    img = request.getfixturevalue(photo)
-    faces = yunet.detect([img], 0.5)[0]
-    assert len(faces) == 1
-    x1, y1, x2, y2 = faces.xyxy[0]
-    assert 40 < x2 - x1 < 300 and faces.scores[0] > 0.8
-    lm = faces.landmarks[0]
-    assert ((lm[:, 0] > x1) & (lm[:, 0] < x2) & (lm[:, 1] > y1) & (lm[:, 1] < y2)).all()
-    # eyes above the mouth, right eye (image left) left of left eye: CenterFace's order
-    assert lm[0, 0] < lm[1, 0] and lm[:2, 1].max() < lm[3:, 1].min()
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
@@ -162,12 +144,6 @@ def test_cascade_is_the_nms_of_its_passes(cascade, astronaut):
 
 
 def test_cascade_small_faces_come_from_the_lead_pass(cascade, astronaut):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_detect import small_faces_scene
-
     scene, n = small_faces_scene(astronaut)
     assert len(cascade.passes[1].detect([scene], 0.2)[0]) == 0  # CenterFace at 640 px sees none
     assert len(cascade.detect([scene], 0.2)[0]) == n
