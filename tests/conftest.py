@@ -14,6 +14,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def veil_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own veil data directory (audit log, signing key, registry state),
+    outside its tmp_path: no test writes to the real user's data directory."""
+    home = tmp_path_factory.mktemp("veil_home")
+    monkeypatch.setenv("VEIL_HOME", str(home))
+    monkeypatch.delenv("VEIL_ACTOR", raising=False)
+    return home
+
+
 def data_root() -> Path:
     return Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data"))
 

@@ -10,7 +10,9 @@
     ├── OutputError          (4)    the output cannot be written (missing dir, read-only, exists,
     │                               or appeared while the run was working)
     ├── ModelError           (5)    model file missing, wrong checksum or wrong shape
-    └── ProcessingError      (6)    something failed mid-run; nothing was written
+    ├── ProcessingError      (6)    something failed mid-run; nothing was written
+    └── AuditError           (7)    the audit log or its signing key cannot be used (corrupt,
+                                    tampered, wrong/missing key, disk full): nothing is processed
 
 Every error that stops a file run guarantees that no partial output is left behind: writers
 go to a temporary file that is only renamed over the target once it is complete. Live
@@ -32,6 +34,7 @@ __all__ = [
     "OutputError",
     "ModelError",
     "ProcessingError",
+    "AuditError",
 ]
 
 
@@ -75,3 +78,7 @@ class ModelError(VeilError):
 
 class ProcessingError(VeilError):
     exit_code = 6
+
+
+class AuditError(VeilError):
+    exit_code = 7

@@ -7,6 +7,7 @@ import enum
 import functools
 import signal
 
+import click
 import typer
 
 from ..config import PRESETS
@@ -18,7 +19,8 @@ from .progress import err_console
 from .safe_text import printable
 
 __all__ = ["STRENGTH_HELP", "ALLOW_WEAK_HELP", "PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName",
-           "AudioChoice", "build", "flag_for", "warn_not_hiding", "one_line_errors", "parse_rotations", "parse_scales"]
+           "AudioChoice", "build", "flag_for", "warn_not_hiding", "one_line_errors",
+           "one_line_errors_unrecorded", "parse_rotations", "parse_scales"]
 
 
 def _choices(name: str, values) -> type[enum.Enum]:
@@ -111,12 +113,28 @@ def parse_rotations(text: str | None) -> tuple[int, ...] | None:
 
 def one_line_errors(fn):
     """Print VeilErrors as one line and exit with their code; an interruption (Ctrl-C, or
-    SIGTERM: see :mod:`veil.io.interrupts`) says what it left and exits 130 / 143."""
+    SIGTERM: see :mod:`veil.io.interrupts`) says what it left and exits 130 / 143. The
+    command's run is recorded in the audit log (start before any work, end with the exit status)."""
+    return _one_line(fn, record=True)
 
+
+def one_line_errors_unrecorded(fn):
+    """:func:`one_line_errors` without the audit record: for ``veil audit``, which must work on
+    a log that cannot be written (to say what is wrong with it)."""
+    return _one_line(fn, record=False)
+
+
+def _one_line(fn, record: bool):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            if not record:
+                return fn(*args, **kwargs)
+            from ..audit import recorded_run
+
+            ctx = click.get_current_context(silent=True)
+            with recorded_run(_command_name(ctx, fn), ctx.params if ctx else kwargs):
+                return fn(*args, **kwargs)
         except VeilError as exc:
             err_console.print(f"veil: error: {printable(exc)}", markup=False, highlight=False)
             raise typer.Exit(exc.exit_code) from None
@@ -128,3 +146,12 @@ def one_line_errors(fn):
             raise typer.Exit(exit_status(exc)) from None
 
     return wrapper
+
+
+def _command_name(ctx, fn) -> str:
+    """``veil gallery add`` however veil was started (``veil``, ``python -m veil``, a test runner)."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["veil", *reversed(names)]) if names else f"veil {fn.__name__}"

@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import typer
 
+from ..audit import person_ref, record_event
 from ..errors import ConfigError
 from .common import one_line_errors
 from .progress import console, err_console
@@ -63,6 +64,9 @@ def add(
     if new_key:
         err_console.print(f"veil: created gallery key {key_file or default_key_path(path)} (mode 0600): back it up; "
                           "without it the gallery cannot be read", markup=False, highlight=False)
+    record_event("gallery.enrol", {"person": person_ref(person.name), "photos": person.n_embeddings, "append": append,
+                                   "purpose_given": bool(purpose), "consent_date": person.consent_date,
+                                   "expires": person.expires, "gallery": str(path)})
     for w in warnings:
         err_console.print(f"veil: warning: {w}", markup=False, highlight=False)
     console.print(f"enrolled {person.name!r} ({person.n_embeddings} view(s)) in {path}", markup=False, highlight=False)
@@ -93,6 +97,7 @@ def rename(old: str = typer.Argument(...), new: str = typer.Argument(...),
     """Rename an enrolled person."""
     with _open(gallery, key_file) as g:
         g.rename(old, new)
+    record_event("gallery.rename", {"person": person_ref(old), "now": person_ref(new)})
     console.print(f"renamed {old!r} to {new!r}", markup=False, highlight=False)
 
 
@@ -102,6 +107,7 @@ def remove(name: str = typer.Argument(...), gallery: Optional[Path] = _GALLERY, 
     """Delete a person and their embeddings for good (secure delete + VACUUM)."""
     with _open(gallery, key_file) as g:
         g.remove(name)
+    record_event("gallery.remove", {"person": person_ref(name)})
     console.print(f"removed {name!r} and their embeddings", markup=False, highlight=False)
 
 

@@ -14,11 +14,13 @@ from typing import List, Optional
 
 import typer
 
+from ..audit.outputs import record_outputs
 from ..config import PRESETS
 from ..io.interrupts import terminate_as_interrupt
 from ..render import FILTERS
 from .common import (ALLOW_WEAK_HELP, STRENGTH_HELP, AudioChoice, DetectorName, DeviceName, FilterName, PresetName, ShapeName,
                      build, one_line_errors, parse_rotations, parse_scales, warn_not_hiding)
+from .audit_cmd import audit_app, verify_output
 from .data_cmd import data_app
 from .eval_cmd import eval_app
 from .gallery_cmd import gallery_app
@@ -41,6 +43,8 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(data_app, name="data")
+app.add_typer(audit_app, name="audit")
+app.command("verify")(verify_output)
 
 
 def _version(value: bool) -> None:
@@ -149,6 +153,7 @@ def anonymize(
     finally:
         if report is not None:
             anon.write_report()
+        record_outputs(anon)
     _summary(items, quiet, hides)
     if any(it.status == "error" for it in items):
         raise typer.Exit(3)

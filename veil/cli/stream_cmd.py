@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 
+from ..audit.outputs import record_outputs
 from ..io.interrupts import INTERRUPT_SIGNALS, signal_label
 from .common import ALLOW_WEAK_HELP, STRENGTH_HELP, FilterName, PresetName, build, one_line_errors, warn_not_hiding
 from .progress import console
@@ -62,6 +63,7 @@ def stream(
         finally:
             if report is not None:
                 anon.write_report()
+            record_outputs(anon)
     s = item.extra.get("stream", {})
     if not quiet:
         console.print(f"{s.get('frames_out', 0)} frames {done}, {s.get('dropped', 0)} dropped before processing, "

@@ -1,0 +1,62 @@
+"""What an anonymizing command records about its outputs: the run's facts for the audit log
+(model, settings, per-file hashes and counts) and a signed provenance manifest per output."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from .keys import SigningKey
+from .log import AuditLog, canonical
+from .provenance import write_manifest
+from .runs import current_run, redact_settings
+
+__all__ = ["record_outputs", "item_facts"]
+
+
+def item_facts(item) -> dict[str, Any]:
+    """One :class:`~veil.report.ItemReport` as the audit log keeps it (no frames, no faces)."""
+    d: dict[str, Any] = {"input": item.input, "kind": item.kind, "status": item.status, "counts": item.counts}
+    for key in ("input_sha256", "output", "output_sha256", "error"):
+        if getattr(item, key) is not None:
+            d[key] = getattr(item, key)
+    return d
+
+
+def record_outputs(anon, items=None, provenance: bool = True) -> list[Path]:
+    """Add ``anon``'s run to the current recorded run and sign each finished output file.
+
+    Returns the manifests written. Outside a recorded run (the Python API) only manifests are
+    written, signed with the data directory's key.
+    """
+    items = list(anon.report.items if items is None else items)
+    run = current_run()
+    settings = redact_settings(anon.config.model_dump(mode="json"))
+    if run is not None:
+        totals: dict[str, int] = {}
+        for it in items:
+            totals[it.status] = totals.get(it.status, 0) + 1
+            for k, v in it.counts.items():
+                totals[k] = totals.get(k, 0) + v
+        run.add(model=anon.model_info, settings=settings, anonymizes=anon.pipeline.anonymizes,
+                items=[item_facts(it) for it in items], totals=totals)
+    if not provenance:
+        return []
+    log = run.log if run is not None else AuditLog()
+    key: SigningKey = log.signing_key()
+    facts_common = {
+        "process": {"action": "anonymize" if anon.pipeline.anonymizes else "no-op (faces left visible)",
+                    "filter": anon.config.render.filter,
+                    "settings_sha256": hashlib.sha256(canonical(settings)).hexdigest()},
+        "model": anon.model_info,
+        "run_id": run.run_id if run is not None else None,
+    }
+    written = []
+    for it in items:
+        if it.status != "ok" or not it.output_sha256 or not it.output or not Path(it.output).is_file():
+            continue
+        facts = {**facts_common, "input": {"sha256": it.input_sha256, "kind": it.kind},
+                 "process": {**facts_common["process"], "counts": it.counts}}
+        written.append(write_manifest(Path(it.output), it.output_sha256, facts, key))
+    return written
