@@ -25,8 +25,9 @@ from .log import AuditLog, canonical
 __all__ = ["RunRecord", "recorded_run", "current_run", "person_ref", "redact_settings", "redact_params",
            "record_event"]
 
-#: parameter / settings names whose values are people's names
-NAME_FIELDS = frozenset({"spare", "only", "name", "old", "new"})
+#: parameter / settings names whose values are people's names (or enrolment photos, whose
+#: file names often are)
+NAME_FIELDS = frozenset({"spare", "only", "name", "old", "new", "photos"})
 
 _current: contextvars.ContextVar["RunRecord | None"] = contextvars.ContextVar("veil_audit_run", default=None)
 
@@ -40,7 +41,7 @@ def person_ref(name: str) -> str:
 def _redact(key: str, value: Any) -> Any:
     if key in NAME_FIELDS and value:
         n = len(value) if isinstance(value, (list, tuple)) else 1
-        return f"<{n} name(s), not recorded>"
+        return f"<{n} {'photo(s)' if key == 'photos' else 'name(s)'}, not recorded>"
     return value
 
 
