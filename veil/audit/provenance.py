@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AuditError
+from ..io.digest import sha256_now
 from .keys import PublicKey, SigningKey, default_key_path, load_key
 from .log import canonical
 
@@ -110,7 +111,7 @@ def verify_output(output: Path, manifest: Path | None = None, public: PublicKey 
         rep.problems.append(f"manifest signed by key {sig.get('key_id')}, not by the trusted key {public.key_id}")
     if not public.verify(str(sig.get("value", "")), _SIG + canonical(doc)):
         rep.problems.append("manifest signature is invalid: the manifest was altered or not signed by this key")
-    digest = _sha256_now(output)
+    digest = sha256_now(output)
     if digest != claimed.get("sha256"):
         rep.problems.append(f"output sha256 {digest[:12]}… differs from the signed {str(claimed.get('sha256'))[:12]}…: "
                             "the file was changed after veil wrote it")
@@ -119,14 +120,3 @@ def verify_output(output: Path, manifest: Path | None = None, public: PublicKey 
     rep.ok = not rep.problems
     return rep
 
-
-def _sha256_now(path: Path) -> str:
-    """sha256 read from disk now (not the model registry's cache, keyed on mtime and size,
-    which a same-size edit within the filesystem's timestamp granularity would fool)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -1,30 +1,152 @@
-"""``veil models``: list known depth models, fetch one (sha256-verified) into the data dir."""
+"""``veil models``: the registry of every model veil can run (list, show, verify), evaluation
+results attached from ``veil eval`` reports, release gates (promote), and fetching the
+optional depth models (sha256-verified) into the data dir."""
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
 from .common import one_line_errors
 from .progress import console
 
-models_app = typer.Typer(help="Optional model files (monocular depth): list, fetch with sha256 check.",
-                         no_args_is_help=True)
+models_app = typer.Typer(help="Model registry: list, show, verify, attach evaluations, promote with release gates; "
+                              "fetch optional depth models.", no_args_is_help=True)
+
+
+def _say(text: str) -> None:
+    console.print(text, markup=False, highlight=False)
 
 
 @models_app.command("list")
 @one_line_errors
 def list_models() -> None:
-    """Known depth models, where they go, and whether they are installed."""
-    from ..depth.models import DEPTH_MODELS, installed_path, models_dir
+    """Every model veil can run: kind, version, licence, pinned sha256, release status, installed."""
+    from ..depth.models import models_dir
+    from ..models.catalog import catalog
+    from ..models.records import ModelRecords
 
-    console.print(f"models folder: {models_dir()}")
-    for name, spec in DEPTH_MODELS.items():
-        path = installed_path(name)
-        pinned = spec.sha256[:12] + "…" if spec.sha256 else "not pinned (fetch needs --sha256)"
-        state = f"installed: {path}" if path else "not installed"
-        console.print(f"{name}: {spec.note}; {spec.license}; sha256 {pinned}; {state}", highlight=False)
+    records = ModelRecords()
+    for e in catalog().values():
+        path = e.path()
+        pinned = e.sha256[:12] + "…" if e.sha256 else "not pinned (fetch needs --sha256)"
+        status = records.status(e.name, e.sha256) if e.sha256 else "-"
+        _say(f"{e.name}\t{e.kind}\t{e.version}\t{e.license}\tsha256 {pinned}\t{status}\t"
+             f"{'installed: ' + str(path) if path else 'not installed'}")
+    _say(f"depth models folder: {models_dir()}")
+
+
+@models_app.command("show")
+@one_line_errors
+def show(name: str = typer.Argument(..., help="Model name (see `veil models list`).")) -> None:
+    """A model's facts, its attached evaluation results and its release decisions."""
+    from ..models.catalog import entry
+    from ..models.records import ModelRecords
+
+    e = entry(name)
+    for key, value in e.as_dict().items():
+        _say(f"{key}: {value if value not in (None, '') else '-'}")
+    records = ModelRecords()
+    evs = records.evaluations(name)
+    _say(f"evaluations: {len(evs)}")
+    for ev in evs:
+        current = "" if ev.model_sha256 == e.sha256 else " (another file)"
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(ev.metrics.items()))
+        _say(f"  {ev.attached} {ev.kind} {Path(ev.report).name} sha256 {ev.report_sha256[:12]}…{current}: {metrics}")
+    for d in records.decisions(name):
+        why = f"; missed: {'; '.join(d.missed)}" if d.missed else ""
+        _say(f"decision {d.decided} by {d.actor}: {d.decision} ({', '.join(d.requirements)}){why}")
+    _say(f"status: {records.status(name, e.sha256)}")
+
+
+@models_app.command("verify")
+@one_line_errors
+def verify(names: Optional[List[str]] = typer.Argument(None, help="Models to check (default: all installed).")) -> None:
+    """Re-hash model files against their pinned sha256; exit 1 on any mismatch."""
+    from ..audit import record_event
+    from ..models.catalog import catalog, entry, verify_entry
+
+    entries = [entry(n) for n in names] if names else list(catalog().values())
+    results = {}
+    for e in entries:
+        state, digest = verify_entry(e)
+        results[e.name] = {"state": state, "sha256": digest}
+        _say(f"{e.name}: {state}" + (f" (sha256 {digest})" if digest else ""))
+    record_event("model.verify", {"models": results})
+    if any(r["state"] == "mismatch" for r in results.values()) or \
+            (names and any(r["state"] == "not installed" for r in results.values())):
+        raise typer.Exit(1)
+
+
+def _installed_sha(name: str) -> str:
+    from ..errors import ModelError
+    from ..models.catalog import entry, verify_entry
+
+    state, digest = verify_entry(entry(name))
+    if state == "not installed":
+        raise ModelError(f"model {name!r} is not installed")
+    if state == "mismatch":
+        raise ModelError(f"model {name!r}: installed file's sha256 {digest[:12]}… differs from the pinned one")
+    return digest
+
+
+@models_app.command("attach")
+@one_line_errors
+def attach(
+    name: str = typer.Argument(..., help="Model name."),
+    report: Path = typer.Argument(..., help="report.json of `veil eval widerface` or `veil eval conditions`."),
+) -> None:
+    """Attach an evaluation report's results to the installed model file (by its sha256)."""
+    from ..audit import current_actor, record_event
+    from ..errors import ModelError
+    from ..io.digest import sha256_now
+    from ..io.jsonfile import load_json
+    from ..models.gates import report_metrics
+    from ..models.records import Evaluation, ModelRecords
+
+    sha = _installed_sha(name)
+    doc = load_json(report, "report")
+    kind, metrics = report_metrics(doc)
+    evaluated = ((doc.get("data") or {}).get("detector") or {}).get("model_sha256")
+    if evaluated and evaluated != sha:
+        raise ModelError(f"{report} evaluated model file sha256 {evaluated[:12]}…, not {name} ({sha[:12]}…)")
+    ev = Evaluation(name, sha, kind, metrics, str(report.resolve()), sha256_now(report), ModelRecords.now(), current_actor())
+    record_event("model.evaluation", {"model": name, "model_sha256": sha, "kind": kind, "metrics": metrics,
+                                      "report_sha256": ev.report_sha256, "model_named_in_report": bool(evaluated)})
+    ModelRecords().attach(ev)
+    _say(f"attached {kind} results to {name} ({len(metrics)} metrics): "
+         + ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if not k.startswith("conditions.")))
+
+
+@models_app.command("promote")
+@one_line_errors
+def promote(
+    name: str = typer.Argument(..., help="Model name."),
+    require: List[str] = typer.Option(..., "--require", help="A release requirement, e.g. 'wider.hard>=0.80' (repeatable)."),
+) -> None:
+    """Release a model only if its attached evaluations meet every requirement; the decision
+    (promoted or refused, and why) is recorded in the audit log."""
+    from ..audit import current_actor, record_event
+    from ..models.gates import check, parse_requirement
+    from ..models.records import Decision, ModelRecords
+
+    reqs = [parse_requirement(r) for r in require]
+    sha = _installed_sha(name)
+    records = ModelRecords()
+    metrics = records.metrics(name, sha)
+    missed = check(reqs, metrics)
+    decision = "refused" if missed else "promoted"
+    d = Decision(name, sha, decision, [str(r) for r in reqs], missed, ModelRecords.now(), current_actor())
+    record_event("model.promote", {"model": name, "model_sha256": sha, "decision": decision,
+                                   "requirements": d.requirements, "missed": missed,
+                                   "measured": {r.metric: metrics.get(r.metric) for r in reqs}})
+    records.decide(d)
+    if missed:
+        _say(f"{name}: REFUSED; missed: " + "; ".join(missed))
+        raise typer.Exit(1)
+    _say(f"{name}: promoted ({', '.join(d.requirements)})")
 
 
 @models_app.command("fetch")
@@ -35,8 +157,11 @@ def fetch(
     sha256: Optional[str] = typer.Option(None, help="Expected sha256 (required when the model has no pinned one)."),
 ) -> None:
     """Download a model, verify its sha256, and install it atomically (nothing on failure)."""
+    from ..audit import record_event
     from ..depth.models import fetch_model
+    from ..io.digest import sha256_now
 
     path = fetch_model(name, url=url, sha256=sha256)
-    console.print(f"{name}: verified and installed -> {path}", highlight=False)
-    console.print(f"use it with: veil anonymize INPUT --depth-model {path}", highlight=False)
+    record_event("model.fetch", {"model": name, "url": url, "sha256": sha256_now(path), "path": str(path)})
+    _say(f"{name}: verified and installed -> {path}")
+    _say(f"use it with: veil anonymize INPUT --depth-model {path}")

@@ -1,0 +1,138 @@
+"""The model registry: catalogue, sha256 verification, evaluation results attached from a real
+``veil eval widerface`` run, and the release gate with its audit record."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from veil.audit import AuditLog
+from veil.cli.main import app
+from veil.errors import ConfigError
+from veil.models import MODELS
+from veil.models.catalog import ModelEntry, catalog, verify_entry
+from veil.models.gates import parse_requirement, report_metrics
+from veil.models.records import ModelRecords
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def wider_report(tmp_path_factory, wider_dev) -> Path:
+    """A real (small) WIDER FACE evaluation of the shipped CenterFace."""
+    out = tmp_path_factory.mktemp("wider")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VEIL_HOME", str(tmp_path_factory.mktemp("eval_home")))
+        res = run("eval", "widerface", wider_dev, "--limit", "6", "--bootstrap", "20", "--examples", "0",
+                  "--out", out, "-q")
+    assert res.exit_code == 0, res.output
+    return out / "report.json"
+
+
+def test_catalogue_lists_every_model_with_its_facts():
+    models = catalog()
+    assert set(MODELS) <= set(models)
+    assert {"dlib_face_recognition_resnet_model_v1", "midas-small"} <= set(models)
+    for e in models.values():
+        assert e.license and e.version and e.kind in ("detector", "embedder", "depth")
+        assert e.source != "not recorded" and e.intended_use != "not recorded", e.name
+    res = run("models", "list")
+    assert res.exit_code == 0 and "centerface" in res.output and "candidate" in res.output
+    res = run("models", "show", "centerface")
+    assert res.exit_code == 0 and "intended_use:" in res.output and MODELS["centerface"].sha256 in res.output
+
+
+def test_verify_catches_a_changed_model_file(tmp_path):
+    src = MODELS["centerface"].locate()
+    copy = tmp_path / "centerface.onnx"
+    shutil.copy(src, copy)
+    e = ModelEntry("copy", "detector", "v", MODELS["centerface"].sha256, "MIT", "s", "u", locate=lambda: copy)
+    assert verify_entry(e) == ("ok", MODELS["centerface"].sha256)
+    data = bytearray(copy.read_bytes())
+    data[1000] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    state, digest = verify_entry(e)
+    assert state == "mismatch" and digest != MODELS["centerface"].sha256
+    res = run("models", "verify", "centerface")
+    assert res.exit_code == 0 and "centerface: ok" in res.output
+    ev = AuditLog().events(kinds=["model.verify"])[-1]
+    assert ev.body["models"]["centerface"]["state"] == "ok"
+
+
+def test_release_gate_refuses_then_promotes_and_records_both(wider_report):
+    metrics = report_metrics(json.loads(wider_report.read_text()))[1]
+    hard = metrics["wider.hard"]
+    res = run("models", "attach", "centerface", wider_report)
+    assert res.exit_code == 0, res.output
+    too_high = f"wider.hard>={min(1.0, hard + 0.05):.3f}" if hard < 0.999 else "wider.hard>1"
+    res = run("models", "promote", "centerface", "--require", too_high, "--require", "wider.easy>=0")
+    assert res.exit_code == 1 and "REFUSED" in res.output and f"measured {hard:.4g}" in res.output
+    assert ModelRecords().status("centerface", MODELS["centerface"].sha256) == "refused"
+    res = run("models", "promote", "centerface", "--require", f"wider.hard>={hard - 0.01:.3f}",
+              "--require", "fairness.skin_spread<=100")
+    assert res.exit_code == 0 and "promoted" in res.output, res.output
+    assert ModelRecords().status("centerface", MODELS["centerface"].sha256) == "promoted"
+    log = AuditLog()
+    assert log.verify().ok
+    evs = log.events(kinds=["model."])
+    assert [e.kind for e in evs] == ["model.evaluation", "model.promote", "model.promote"]
+    assert evs[0].body["metrics"]["wider.hard"] == hard and evs[0].body["model_named_in_report"]
+    assert [e.body["decision"] for e in evs[1:]] == ["refused", "promoted"]
+    assert evs[1].body["missed"] and evs[1].body["measured"]["wider.hard"] == hard
+    res = run("models", "show", "centerface")
+    assert "status: promoted" in res.output and "refused" in res.output and "widerface" in res.output
+
+
+def test_gate_refuses_without_evidence_and_names_what_is_missing():
+    res = run("models", "promote", "centerface", "--require", "wider.hard>=0.5")
+    assert res.exit_code == 1 and "no attached evaluation gives wider.hard" in res.output
+    assert AuditLog().events(kinds=["model.promote"])[-1].body["decision"] == "refused"
+
+
+def test_attach_refuses_a_report_of_another_model_file(wider_report, tmp_path):
+    doc = json.loads(wider_report.read_text())
+    doc["data"]["detector"]["model_sha256"] = "ab" * 32
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(doc))
+    res = run("models", "attach", "centerface", other)
+    assert res.exit_code == 5 and "not centerface" in res.output
+    assert ModelRecords().evaluations("centerface") == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("wider.hard>=0.80", ("wider.hard", ">=", 0.8)),
+    ("fairness.skin_spread <= 3", ("fairness.skin_spread", "<=", 3.0)),
+    ("conditions.dark@0.3.recall>0.5", ("conditions.dark@0.3.recall", ">", 0.5)),
+    ("wider.hard=>0.8", ConfigError),
+    ("wider.hard>=high", ConfigError),
+    ("", ConfigError),
+])
+def test_parse_requirement(text, expected):
+    if isinstance(expected, type):
+        with pytest.raises(expected):
+            parse_requirement(text)
+    else:
+        r = parse_requirement(text)
+        assert (r.metric, r.op, r.value) == expected
+
+
+def test_bad_requirement_is_a_usage_error():
+    res = run("models", "promote", "centerface", "--require", "hard is good")
+    assert res.exit_code == 2 and "expected METRIC OP NUMBER" in res.output
+
+
+def test_conditions_report_metrics():
+    rep = {"data": {"conditions": {"dark": {"recall": 0.9, "disparity": {"spread_points": 4.0}},
+                                   "blur": {"recall": 0.8, "disparity": {"spread_points": 2.5}},
+                                   "clean": {"recall": 0.99, "disparity": None}}}}
+    kind, m = report_metrics(rep)
+    assert kind == "conditions" and m["conditions.dark.recall"] == 0.9 and m["fairness.conditions_spread"] == 4.0
+    assert "conditions.clean.spread" not in m
