@@ -39,6 +39,7 @@ GENESIS = "0" * 64
 SCHEMA_VERSION = 1
 LOG_FILE = "audit.sqlite"
 _EVENT_SIG = b"veil-audit-checkpoint:"
+_BASE_SIG = b"veil-audit-base:"
 
 
 def default_log_path() -> Path:
@@ -272,18 +273,8 @@ class AuditLog:
 
     def _append_locked(self, con: sqlite3.Connection, kind: str, body: dict[str, Any], actor: str) -> Event:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        head = con.execute("SELECT seq, ts, actor, kind, body, prev, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        if head is not None and "key_id" not in meta:
-            raise AuditError(f"audit log {self.path} has events but no signing key recorded: not a log veil wrote")
-        key = self._key_for(meta, has_events=head is not None)
-        if head is not None:
-            last = _row_event(head)
-            cp = _checkpoint(meta)
-            if last.computed_hash() != last.hash or cp is None or cp.seq != last.seq or cp.hash != last.hash \
-                    or not cp.valid(key.public):
-                raise AuditError(f"audit log {self.path}: its head (event {last.seq}) does not match the signed "
-                                 "checkpoint; nothing is appended to a tampered log (run `veil audit verify`)")
-        seq, prev = (last.seq + 1, last.hash) if head is not None else (1, GENESIS)
+        last_seq, last_hash, key = self._check_head(con, meta)
+        seq, prev = (last_seq + 1, last_hash) if last_seq is not None else (1, GENESIS)
         stub = Event(seq, _now(), actor, kind, body, prev, "")
         event = Event(**{**stub.__dict__, "hash": stub.computed_hash()})
         con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -293,6 +284,62 @@ class AuditLog:
         con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                         [("key_id", key.key_id), ("public_key", key.public.hex), ("checkpoint", json.dumps(cp.as_dict()))])
         return event
+
+    def _check_head(self, con: sqlite3.Connection, meta: dict[str, str]) -> tuple[int | None, str | None, SigningKey]:
+        """The chain's head (seq, hash) after checking it against the signed checkpoint, and the
+        key; refuses (AuditError) to build on a head that does not match."""
+        head = con.execute("SELECT seq, ts, actor, kind, body, prev, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        cp, base = _checkpoint(meta), _base(meta)
+        if (head is not None or base is not None) and "key_id" not in meta:
+            raise AuditError(f"audit log {self.path} has events but no signing key recorded: not a log veil wrote")
+        key = self._key_for(meta, has_events=head is not None or cp is not None)
+        if head is not None:
+            last = _row_event(head)
+            last_seq, last_hash, intact = last.seq, last.hash, last.computed_hash() == last.hash
+        elif base is not None:  # every event was pruned: the chain goes on from the signed base
+            last_seq, last_hash, intact = base["seq"], base["hash"], _base_valid(base, key.public)
+        else:
+            return None, None, key
+        if not intact or cp is None or cp.seq != last_seq or cp.hash != last_hash or not cp.valid(key.public):
+            raise AuditError(f"audit log {self.path}: its head (event {last_seq}) does not match the signed "
+                             "checkpoint; nothing is appended to a tampered log (run `veil audit verify`)")
+        return last_seq, last_hash, key
+
+    def prune(self, before: dt.datetime, min_days: int, now: dt.datetime | None = None) -> dict[str, Any] | None:
+        """Delete the events older than ``before`` (never younger than ``min_days``), sign the
+        last deleted event's hash as the chain's base, and record an ``audit.pruned`` event."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        if before > now - dt.timedelta(days=min_days):
+            raise AuditError(f"audit events are kept at least {min_days} days: cannot prune events after "
+                             f"{(now - dt.timedelta(days=min_days)).date()}")
+        cutoff = _as_utc(before.isoformat())
+        con = self._connect(create=False)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+                _, _, key = self._check_head(con, meta)
+                rows = con.execute("SELECT seq, hash, ts FROM events WHERE ts < ? ORDER BY seq", (cutoff,)).fetchall()
+                if not rows:
+                    con.execute("ROLLBACK")
+                    return None
+                k, h, ts = rows[-1]
+                con.execute("DELETE FROM events WHERE seq <= ?", (k,))
+                base = {"seq": k, "hash": h, "last_ts": ts, "pruned": _now(), "key_id": key.key_id}
+                base["signature"] = key.sign(_BASE_SIG + f"{k}:{h}".encode())
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('base', ?)", (json.dumps(base),))
+                facts = {"up_to_seq": k, "up_to_ts": ts, "events": len(rows), "base_hash": h, "cutoff": cutoff}
+                self._append_locked(con, "audit.pruned", facts, current_actor())
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise self._error("could not be pruned", exc) from None
+        finally:
+            con.close()
+        return facts
 
     def _key_for(self, meta: dict[str, str], has_events: bool) -> SigningKey:
         path = Path(self.key_path or self.path.with_name("signing.key"))
@@ -325,29 +372,39 @@ class AuditLog:
             out = [e for e in out if e.kind.startswith(wanted)]
         return out
 
-    def checkpoint(self) -> Checkpoint | None:
+    def _meta(self) -> dict[str, str]:
         con = self._connect(create=False)
         try:
-            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            return dict(con.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
             raise self._error("is unreadable", exc) from None
         finally:
             con.close()
-        return _checkpoint(meta)
+
+    def checkpoint(self) -> Checkpoint | None:
+        return _checkpoint(self._meta())
 
     def verify(self, public: PublicKey | None = None) -> ChainReport:
         """Check the whole log (see :func:`verify_chain`). Uses the local signing key's public
         half when it exists, else the key stored in the log (and says so)."""
         try:
             events = self.events()
-            cp = self.checkpoint()
+            meta = self._meta()
         except AuditError as exc:
             return ChainReport(problems=[str(exc)])
         if public is None:
             path = Path(self.key_path or self.path.with_name("signing.key"))
             if path.exists():
                 public = load_key(path, create=False).public
-        return verify_chain(events, cp, public)
+        cp, base = _checkpoint(meta), _base(meta)
+        if base is None:
+            return verify_chain(events, cp, public)
+        rep = verify_chain(events, cp, public, start_prev=base["hash"], expect_first_seq=base["seq"] + 1)
+        if not _base_valid(base, public or PublicKey.from_hex(meta.get("public_key", ""))):
+            rep.problems.append(f"the signed base (events up to {base['seq']} pruned) has an invalid signature")
+        rep.notes.append(f"events up to {base['seq']} (until {base['last_ts'][:10]}) were pruned by retention on "
+                         f"{base['pruned'][:10]}; the chain goes on from their signed hash")
+        return rep
 
 
 def _row_event(row) -> Event:
@@ -366,6 +423,21 @@ def _checkpoint(meta: dict[str, str]) -> Checkpoint | None:
         return Checkpoint.from_dict(json.loads(meta["checkpoint"]))
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _base(meta: dict[str, str]) -> dict[str, Any] | None:
+    if "base" not in meta:
+        return None
+    try:
+        base = json.loads(meta["base"])
+        int(base["seq"]), str(base["hash"]), str(base["signature"])
+        return base
+    except (ValueError, KeyError, TypeError):
+        return {"seq": 0, "hash": "", "signature": "", "last_ts": "", "pruned": ""}  # fails _base_valid
+
+
+def _base_valid(base: dict[str, Any], public: PublicKey) -> bool:
+    return public.verify(str(base.get("signature", "")), _BASE_SIG + f"{base['seq']}:{base['hash']}".encode())
 
 
 def _as_utc(text: str) -> str:

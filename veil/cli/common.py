@@ -68,6 +68,8 @@ def build(preset, **overrides):
     from ..api import Anonymizer
 
     given = {k: _value(v) for k, v in overrides.items() if v is not None}
+    if given.get("spare") or given.get("only") or given.get("spare_enrolled"):
+        purge_expired(given.get("gallery"), given.get("key_file"))
     try:
         return Anonymizer(preset=_value(preset), **given)
     except ConfigError as exc:
@@ -89,6 +91,19 @@ def warn_not_hiding(anon) -> bool:
         return True
     err_console.print(f"[bold yellow]warning:[/] --filter {anon.config.render.filter} does not anonymize: faces stay visible")
     return False
+
+
+def purge_expired(gallery, key_file) -> None:
+    """Remove the people whose consent expired from the gallery about to be used (each removal
+    is an audit event); a gallery that cannot be opened fails here, as the run would."""
+    from ..audit.retention import purge_expired_consents
+    from ..identify import Gallery
+    from ..identify.gallery import default_gallery_path
+
+    if not (gallery or default_gallery_path()).exists():
+        return
+    with Gallery(gallery, key_file) as g:
+        purge_expired_consents(g)
 
 
 def _parse_list(text: str | None, kind: type, flag: str, what: str) -> tuple | None:

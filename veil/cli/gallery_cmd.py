@@ -33,9 +33,17 @@ def _date(value: Optional[str], flag: str) -> Optional[dt.date]:
 
 
 def _open(gallery: Optional[Path], key_file: Optional[Path], create: bool = False):
+    """The gallery, with expired consents purged first (each an audit event)."""
+    from ..audit.retention import purge_expired_consents
     from ..identify import Gallery
 
-    return Gallery(gallery, key_file, create=create)
+    g = Gallery(gallery, key_file, create=create)
+    try:
+        purge_expired_consents(g)
+    except BaseException:
+        g.close()
+        raise
+    return g
 
 
 @gallery_app.command("add")
