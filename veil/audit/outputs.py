@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
+from ..errors import VeilError
 from .keys import SigningKey
 from .log import AuditLog, canonical
 from .provenance import write_manifest
 from .runs import current_run, redact_settings
 
 __all__ = ["record_outputs", "item_facts"]
+
+log = logging.getLogger("veil")
 
 
 def item_facts(item) -> dict[str, Any]:
@@ -41,6 +45,7 @@ def record_outputs(anon, items=None, provenance: bool = True) -> list[Path]:
                 totals[k] = totals.get(k, 0) + v
         run.add(model=anon.model_info, settings=settings, anonymizes=anon.pipeline.anonymizes,
                 items=[item_facts(it) for it in items], totals=totals)
+    _monitor(anon, items, run)
     if not provenance:
         return []
     log = run.log if run is not None else AuditLog()
@@ -60,3 +65,20 @@ def record_outputs(anon, items=None, provenance: bool = True) -> list[Path]:
                  "process": {**facts_common["process"], "counts": it.counts}}
         written.append(write_manifest(Path(it.output), it.output_sha256, facts, key))
     return written
+
+
+def _monitor(anon, items, run) -> None:
+    """Store each finished file's drift statistics (histograms only) for ``veil monitor``."""
+    from ..monitor import MonitorStore, collect_item
+
+    done = [it for it in items if it.status == "ok" and it.kind in ("image", "video")]
+    if not done:
+        return
+    store = MonitorStore()
+    for it in done:
+        try:
+            stats = collect_item(it, anon.config)
+        except (VeilError, OSError) as exc:  # the output is fine; only its statistics are missing
+            log.warning("no monitoring statistics for %s: %s", it.input, exc)
+            continue
+        store.add(stats, run.run_id if run is not None else None, it.input_sha256, it.kind)

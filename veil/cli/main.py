@@ -25,6 +25,7 @@ from .data_cmd import data_app
 from .eval_cmd import eval_app
 from .gallery_cmd import gallery_app
 from .models_cmd import models_app
+from .monitor_cmd import monitor
 from .retention_cmd import retention_app
 from .stream_cmd import stream
 from .progress import RunProgress, console, err_console, file_progress
@@ -47,6 +48,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.command("verify")(verify_output)
+app.command("monitor")(monitor)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,115 @@
+"""Per-job statistics as histograms over fixed bins, so that any two sets of jobs can be
+added up and compared.
+
+Frame statistics are measured on up to :data:`MAX_FRAMES` frames of the job's *input*,
+evenly spaced (decoding is cheap next to detection); face statistics come from the run's
+per-frame faces (geometry and scores only). A face-frame "filled by the tracker" is one with
+a track id and no detector landmarks (a coasted or interpolated box).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import cv2
+import numpy as np
+
+from ..detect.lowlight import LowLight
+
+__all__ = ["STATISTICS", "MAX_FRAMES", "JobStats", "collect_item", "frame_brightness", "frame_blur"]
+
+MAX_FRAMES = 120
+
+#: name -> (bin edges, what it measures)
+STATISTICS: dict[str, tuple[np.ndarray, str]] = {
+    "brightness": (np.linspace(0, 256, 33), "mean luma of the frame (0-255)"),
+    "blur": (np.linspace(0, 4.5, 31), "log10 variance of the Laplacian at 256 px width (lower = blurrier)"),
+    "face_size": (np.concatenate([np.linspace(0, 0.5, 26), [1.01]]), "face box height / frame height"),
+    "score": (np.linspace(0, 1.0001, 21), "detector score of each detected face"),
+    "faces_per_frame": (np.concatenate([np.arange(0, 11), [1e9]]) - 0.5, "faces found per frame"),
+    "track_gap": (np.array([-0.5, 0.5, 1.5]), "face-frame filled by the tracker (1) or detected (0)"),
+    "low_light": (np.array([-0.5, 0.5, 1.5]), "frame dark enough for the low-light pass (1) or not (0)"),
+}
+
+
+def frame_brightness(rgb: np.ndarray) -> float:
+    """Mean luma of the thumbnail the low-light pass looks at."""
+    return float(LowLight.thumbnail_luma(rgb).mean())
+
+
+def frame_blur(rgb: np.ndarray) -> float:
+    h, w = rgb.shape[:2]
+    gray = cv2.cvtColor(cv2.resize(rgb, (256, max(1, round(256 * h / w))), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    return float(np.log10(1.0 + cv2.Laplacian(gray, cv2.CV_32F).var()))
+
+
+@dataclass
+class JobStats:
+    """Histogram counts per statistic (same bins as :data:`STATISTICS`)."""
+
+    counts: dict[str, list[int]] = field(default_factory=lambda: {k: [0] * (len(e) - 1) for k, (e, _) in STATISTICS.items()})
+
+    def add(self, name: str, values: Iterable[float]) -> None:
+        edges = STATISTICS[name][0]
+        v = np.clip(np.asarray(list(values), np.float64), edges[0], np.nextafter(edges[-1], -np.inf))
+        if len(v):
+            self.counts[name] = (np.asarray(self.counts[name]) + np.histogram(v, edges)[0]).astype(int).tolist()
+
+    def __iadd__(self, other: "JobStats") -> "JobStats":
+        for k in self.counts:
+            self.counts[k] = (np.asarray(self.counts[k]) + np.asarray(other.counts.get(k, 0))).astype(int).tolist()
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "JobStats":
+        s = cls()
+        for k, v in d.get("counts", {}).items():
+            if k in s.counts and len(v) == len(s.counts[k]):
+                s.counts[k] = [int(x) for x in v]
+        return s
+
+
+def _input_frames(item, config) -> Iterable[np.ndarray]:
+    """Up to MAX_FRAMES evenly spaced frames of the item's input (the processed range)."""
+    src = Path(item.input)
+    if item.kind == "image":
+        from ..io.images import read_image
+
+        yield read_image(src, max_pixels=config.image.max_pixels).rgb
+        return
+    from ..io.video import read_frames
+
+    n = len(item.frames)
+    fps = (item.extra.get("video") or {}).get("fps") or 0
+    skip = round((config.video.start or 0) * fps)
+    step = max(1, -(-n // MAX_FRAMES))
+    for i, rgb in enumerate(read_frames(src)):
+        j = i - skip
+        if j >= n:
+            break
+        if j >= 0 and j % step == 0:
+            yield rgb
+
+
+def collect_item(item, config) -> JobStats:
+    """The statistics of one finished item (an image or a video file)."""
+    s = JobStats()
+    frames = list(_input_frames(item, config))
+    s.add("brightness", (frame_brightness(f) for f in frames))
+    s.add("blur", (frame_blur(f) for f in frames))
+    d = config.detect
+    dark = LowLight(d.low_light_level, bright_end=d.low_light_bright_end)
+    s.add("low_light", (float(d.low_light and dark.is_dark(f)) for f in frames))
+    height = frames[0].shape[0] if frames else 1
+    faces = [f for fr in item.frames for f in fr["faces"]]
+    s.add("faces_per_frame", (len(fr["faces"]) for fr in item.frames))
+    s.add("face_size", ((f["box"][3] - f["box"][1]) / height for f in faces))
+    detected = [f for f in faces if f.get("landmarks") is not None or "track_id" not in f]
+    s.add("score", (f["score"] for f in detected))
+    s.add("track_gap", (float("track_id" in f and f.get("landmarks") is None) for f in faces if "track_id" in f))
+    return s
