@@ -81,8 +81,10 @@ def test_unwritable_audit_log_stops_the_command_before_any_work(photo, tmp_path,
 
 def test_read_only_commands_are_recorded_too(veil_home):
     assert run("info").exit_code == 0
+    assert run("retention", "show").exit_code == 0
     kinds = [(e.kind, e.body["command"]) for e in AuditLog().events()]
-    assert kinds == [("run.start", "veil info"), ("run.end", "veil info")]
+    assert kinds == [("run.start", "veil info"), ("run.end", "veil info"),
+                     ("run.start", "veil retention show"), ("run.end", "veil retention show")]
 
 
 def test_verify_accepts_the_output_and_shows_what_was_done(anonymized, photo):

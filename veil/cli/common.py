@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import enum
 import functools
+import importlib
 import signal
 
-import click
 import typer
 
 from ..config import PRESETS
@@ -147,7 +147,7 @@ def _one_line(fn, record: bool):
                 return fn(*args, **kwargs)
             from ..audit import recorded_run
 
-            ctx = click.get_current_context(silent=True)
+            ctx = _current_context()
             with recorded_run(_command_name(ctx, fn), ctx.params if ctx else kwargs):
                 return fn(*args, **kwargs)
         except VeilError as exc:
@@ -161,6 +161,19 @@ def _one_line(fn, record: bool):
             raise typer.Exit(exit_status(exc)) from None
 
     return wrapper
+
+
+def _current_context():
+    """The running command's click context: Typer >= 0.20 ships its own copy of click, older
+    ones use click itself."""
+    for name in ("typer._click.globals", "click.globals"):
+        try:
+            ctx = importlib.import_module(name).get_current_context(silent=True)
+        except ImportError:
+            continue
+        if ctx is not None:
+            return ctx
+    return None
 
 
 def _command_name(ctx, fn) -> str:

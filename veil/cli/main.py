@@ -21,6 +21,7 @@ from ..render import FILTERS
 from .common import (ALLOW_WEAK_HELP, STRENGTH_HELP, AudioChoice, DetectorName, DeviceName, FilterName, PresetName, ShapeName,
                      build, one_line_errors, parse_rotations, parse_scales, warn_not_hiding)
 from .audit_cmd import audit_app, verify_output
+from .compliance_cmd import compliance_app
 from .data_cmd import data_app
 from .eval_cmd import eval_app
 from .gallery_cmd import gallery_app
@@ -47,6 +48,7 @@ app.add_typer(gallery_app, name="gallery")
 app.add_typer(data_app, name="data")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
+app.add_typer(compliance_app, name="compliance")
 app.command("verify")(verify_output)
 app.command("monitor")(monitor)
 
