@@ -350,7 +350,9 @@ def test_models_fetch_verifies_sha256_and_installs_atomically(http_folder, tmp_p
         fetch_model("other", url=f"{base}/m.onnx", sha256="0" * 64, dest_dir=dest)
     assert sorted(p.name for p in dest.iterdir()) == ["midas_v21_small_256.onnx"]  # nothing else left
     with pytest.raises(ModelError, match="no pinned sha256"):
-        fetch_model("midas-small", dest_dir=dest)
+        fetch_model("depth-anything-v2-small", dest_dir=dest)
+    with pytest.raises(ModelError, match="checksum mismatch"):  # midas-small's pinned sha256 applies
+        fetch_model("midas-small", url=f"{base}/m.onnx", dest_dir=tmp_path / "pinned")
     with pytest.raises(ModelError, match="HTTP 404"):
         fetch_model("x", url=f"{base}/missing.onnx", sha256=digest, dest_dir=dest)
     # offline / unreachable: one line, exit code 5 from the CLI

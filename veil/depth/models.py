@@ -34,8 +34,11 @@ class DepthModelSpec:
 
 
 DEPTH_MODELS: dict[str, DepthModelSpec] = {
+    # sha256 of the v2_1 release asset (66,764,249 bytes): not hashed here (no copy offline); the
+    # same value is pinned by many independent projects that download this file
     "midas-small": DepthModelSpec(
-        "midas-small", "https://github.com/isl-org/MiDaS/releases/download/v2_1/model-small.onnx", None,
+        "midas-small", "https://github.com/isl-org/MiDaS/releases/download/v2_1/model-small.onnx",
+        "2d8c6cb8f415229daf1eb041024208e2608c9f98e17c81cc7c6ecb449c56fd58",
         "midas_v21_small_256.onnx", "midas", "MIT", "MiDaS v2.1 small, 256x256, relative inverse depth"),
     "depth-anything-v2-small": DepthModelSpec(
         "depth-anything-v2-small", "https://huggingface.co/onnx-community/depth-anything-v2-small/resolve/main/onnx/model.onnx",
