@@ -3,7 +3,9 @@ draft and instructions carry the processing facts, the export verifies, no names
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import sqlite3
 
 import numpy as np
 from PIL import Image
@@ -29,9 +31,9 @@ def test_compliance_pack_from_a_real_log(tmp_path, astronaut, grace_hopper):
     assert run("anonymize", src, "-o", tmp_path / "out", "-q").exit_code == 0
     (tmp_path / "bad.jpg").write_bytes(b"nope")
     assert run("anonymize", tmp_path / "bad.jpg", "-o", tmp_path / "x.jpg").exit_code == 3
-    with Gallery(tmp_path / "g.sqlite", create=True) as g:  # a consent that ran out
-        g.add("Ada Lovelace", np.ones((1, 128), np.float32) / np.sqrt(128), "m")
-        purge_expired_consents(g, today=__import__("datetime").date(2999, 1, 1))  # no expiry: stays
+    with Gallery(tmp_path / "g.sqlite", create=True) as g:  # a consent that runs out, purged (and logged)
+        g.add("Ada Lovelace", np.ones((1, 128), np.float32) / np.sqrt(128), "m", expires=dt.date.today() + dt.timedelta(days=1))
+        assert purge_expired_consents(g, today=dt.date.today() + dt.timedelta(days=2))
     res = run("compliance", "report", "--since", "2000-01-01", "--out", tmp_path / "pack")
     assert res.exit_code == 0, res.output
     pack = tmp_path / "pack"
@@ -43,6 +45,7 @@ def test_compliance_pack_from_a_real_log(tmp_path, astronaut, grace_hopper):
     assert act["runs_by_command"] == {"veil anonymize": 2}
     assert act["runs_by_status"] == {"ok": 1, "failed": 1} and act["runs_without_end"] == 0
     assert act["files"] == {"processed": 3, "ok": 2, "error": 1}
+    assert act["gallery_changes"] == {"gallery.consent_expired": 1}
     assert act["face_detections_hidden"] >= 2 and act["models_used"] == {f"centerface:{doc['models'][0]['sha256'][:12]}": 2}
     assert {m["name"] for m in doc["models"]} >= {"centerface", "dlib_face_recognition_resnet_model_v1"}
     dpia = (pack / "dpia_draft.md").read_text()
@@ -57,8 +60,6 @@ def test_compliance_pack_from_a_real_log(tmp_path, astronaut, grace_hopper):
 def test_compliance_pack_says_when_the_log_is_broken(tmp_path, astronaut):
     Image.fromarray(astronaut).save(tmp_path / "a.png")
     assert run("anonymize", tmp_path / "a.png", "-o", tmp_path / "o.png", "-q").exit_code == 0
-    import sqlite3
-
     con = sqlite3.connect(AuditLog().path)
     con.execute("UPDATE events SET actor = 'user:mallory' WHERE seq = 1")
     con.commit()

@@ -255,21 +255,27 @@ class AuditLog:
             text = canonical(body).decode("utf-8")
         except (TypeError, ValueError) as exc:
             raise AuditError(f"audit event {kind!r} is not JSON-serializable: {exc}") from None
-        con = self._connect(create=True)
+        return self._write(lambda con: self._append_locked(con, kind, json.loads(text), actor or current_actor()),
+                           "could not be written")
+
+    def _write(self, work, what: str, create: bool = True):
+        """Run ``work(con)`` in one ``BEGIN IMMEDIATE`` transaction: committed if it returns,
+        rolled back on any exception (a killed process rolls back too)."""
+        con = self._connect(create=create)
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                event = self._append_locked(con, kind, json.loads(text), actor or current_actor())
+                result = work(con)
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
         except sqlite3.DatabaseError as exc:
-            raise self._error("could not be written", exc) from None
+            raise self._error(what, exc) from None
         finally:
             con.close()
-        return event
+        return result
 
     def _append_locked(self, con: sqlite3.Connection, kind: str, body: dict[str, Any], actor: str) -> Event:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
@@ -313,33 +319,23 @@ class AuditLog:
             raise AuditError(f"audit events are kept at least {min_days} days: cannot prune events after "
                              f"{(now - dt.timedelta(days=min_days)).date()}")
         cutoff = _as_utc(before.isoformat())
-        con = self._connect(create=False)
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-                _, _, key = self._check_head(con, meta)
-                rows = con.execute("SELECT seq, hash, ts FROM events WHERE ts < ? ORDER BY seq", (cutoff,)).fetchall()
-                if not rows:
-                    con.execute("ROLLBACK")
-                    return None
-                k, h, ts = rows[-1]
-                con.execute("DELETE FROM events WHERE seq <= ?", (k,))
-                base = {"seq": k, "hash": h, "last_ts": ts, "pruned": _now(), "key_id": key.key_id}
-                base["signature"] = key.sign(_BASE_SIG + f"{k}:{h}".encode())
-                con.execute("INSERT OR REPLACE INTO meta VALUES ('base', ?)", (json.dumps(base),))
-                facts = {"up_to_seq": k, "up_to_ts": ts, "events": len(rows), "base_hash": h, "cutoff": cutoff}
-                self._append_locked(con, "audit.pruned", facts, current_actor())
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as exc:
-            raise self._error("could not be pruned", exc) from None
-        finally:
-            con.close()
-        return facts
+
+        def work(con: sqlite3.Connection) -> dict[str, Any] | None:
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            _, _, key = self._check_head(con, meta)
+            rows = con.execute("SELECT seq, hash, ts FROM events WHERE ts < ? ORDER BY seq", (cutoff,)).fetchall()
+            if not rows:
+                return None
+            k, h, ts = rows[-1]
+            con.execute("DELETE FROM events WHERE seq <= ?", (k,))
+            base = {"seq": k, "hash": h, "last_ts": ts, "pruned": _now(), "key_id": key.key_id}
+            base["signature"] = key.sign(_BASE_SIG + f"{k}:{h}".encode())
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('base', ?)", (json.dumps(base),))
+            facts = {"up_to_seq": k, "up_to_ts": ts, "events": len(rows), "base_hash": h, "cutoff": cutoff}
+            self._append_locked(con, "audit.pruned", facts, current_actor())
+            return facts
+
+        return self._write(work, "could not be pruned", create=False)
 
     def _key_for(self, meta: dict[str, str], has_events: bool) -> SigningKey:
         path = Path(self.key_path or self.path.with_name("signing.key"))

@@ -32,6 +32,21 @@ def _public(path: Optional[Path]):
     return load_public_key(path) if path is not None else None
 
 
+def _say(text: str) -> None:
+    console.print(text, markup=False, highlight=False)
+
+
+def _finish(rep, as_json: bool) -> None:
+    """The problems and notes of a failed / noted check, then exit 1 if it failed."""
+    if not as_json:
+        for p in rep.problems:
+            _say(f"  - {p}")
+        for n in rep.notes:
+            _say(f"  note: {n}")
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
 def _print_report(rep, what: str, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(rep.as_dict(), indent=1))
@@ -40,14 +55,8 @@ def _print_report(rep, what: str, as_json: bool) -> None:
         console.print(f"{what}: OK ({rep.events} event(s), {span}, checkpoint signed by key {rep.key_id})",
                       markup=False, highlight=False)
     else:
-        console.print(f"{what}: FAILED", markup=False, highlight=False)
-        for p in rep.problems:
-            console.print(f"  - {p}", markup=False, highlight=False)
-    if not as_json:
-        for n in rep.notes:
-            console.print(f"  note: {n}", markup=False, highlight=False)
-    if not rep.ok:
-        raise typer.Exit(1)
+        _say(f"{what}: FAILED")
+    _finish(rep, as_json)
 
 
 @audit_app.command("verify")
@@ -154,12 +163,6 @@ def verify_output(
                       f"{model.get('name')} (sha256 {str(model.get('sha256'))[:12]}…), input sha256 "
                       f"{str(f.get('input', {}).get('sha256'))[:12]}…", markup=False, highlight=False)
     else:
-        console.print(f"{output}: FAILED", markup=False, highlight=False)
-        for p in rep.problems:
-            console.print(f"  - {p}", markup=False, highlight=False)
-    if not as_json:
-        for n in rep.notes:
-            console.print(f"  note: {n}", markup=False, highlight=False)
-    if not rep.ok:
-        raise typer.Exit(1)
+        _say(f"{output}: FAILED")
+    _finish(rep, as_json)
 

@@ -9,16 +9,15 @@ the evidence.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..dirs import data_dir
 from ..errors import ModelError
+from ..io.sqlitedb import transaction
 
 __all__ = ["ModelRecords", "Evaluation", "Decision"]
 
@@ -46,6 +45,12 @@ class Decision:
     actor: str
 
 
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS evaluations (id INTEGER PRIMARY KEY, model TEXT, model_sha256 TEXT, kind TEXT, "
+           "metrics TEXT, report TEXT, report_sha256 TEXT, attached TEXT, actor TEXT)",
+           "CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, model TEXT, model_sha256 TEXT, decision TEXT, "
+           "requirements TEXT, missed TEXT, decided TEXT, actor TEXT)")
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -54,26 +59,8 @@ class ModelRecords:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path is not None else data_dir() / "models.sqlite"
 
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """A connection in a transaction (committed on success), closed after."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            con = sqlite3.connect(self.path, timeout=60)
-            con.execute("CREATE TABLE IF NOT EXISTS evaluations (id INTEGER PRIMARY KEY, model TEXT, model_sha256 TEXT, "
-                        "kind TEXT, metrics TEXT, report TEXT, report_sha256 TEXT, attached TEXT, actor TEXT)")
-            con.execute("CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, model TEXT, model_sha256 TEXT, "
-                        "decision TEXT, requirements TEXT, missed TEXT, decided TEXT, actor TEXT)")
-            con.commit()
-        except (sqlite3.Error, OSError) as exc:
-            raise ModelError(f"model registry {self.path} cannot be used: {exc}") from None
-        try:
-            with con:
-                yield con
-        except sqlite3.Error as exc:
-            raise ModelError(f"model registry {self.path}: {exc}") from None
-        finally:
-            con.close()
+    def _db(self):
+        return transaction(self.path, _SCHEMA, ModelError, "model registry")
 
     def attach(self, ev: Evaluation) -> None:
         with self._db() as con:

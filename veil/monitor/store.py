@@ -3,15 +3,13 @@ histogram counts only), and windows of jobs selected by time or by run id."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
-from typing import Iterator
 
 from ..dirs import data_dir
 from ..errors import ConfigError, OutputError
+from ..io.sqlitedb import transaction
 from .stats import JobStats
 
 __all__ = ["MonitorStore", "parse_window"]
@@ -40,22 +38,10 @@ class MonitorStore:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path is not None else data_dir() / "monitor.sqlite"
 
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            con = sqlite3.connect(self.path, timeout=60)
-            con.execute("CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, run_id TEXT, "
-                        "input_sha256 TEXT, kind TEXT, stats TEXT NOT NULL)")
-        except (sqlite3.Error, OSError) as exc:
-            raise OutputError(f"monitoring store {self.path} cannot be used: {exc}") from None
-        try:
-            with con:
-                yield con
-        except sqlite3.Error as exc:
-            raise OutputError(f"monitoring store {self.path}: {exc}") from None
-        finally:
-            con.close()
+    def _db(self):
+        return transaction(self.path, ("CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, "
+                                       "run_id TEXT, input_sha256 TEXT, kind TEXT, stats TEXT NOT NULL)",),
+                           OutputError, "monitoring store")
 
     def add(self, stats: JobStats, run_id: str | None, input_sha256: str | None, kind: str) -> None:
         ts = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
