@@ -190,3 +190,24 @@ def test_gallery_changes_are_recorded_without_names(data_dir, tmp_path, veil_hom
     dump = "\n".join(con.iterdump()).lower()
     con.close()
     assert "obama" not in dump and "barack" not in dump  # names never reach the log
+
+
+def test_stream_recorded_to_a_file_is_signed(data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    import imageio_ffmpeg
+
+    clip = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
+    if not clip.is_file():
+        pytest.skip("hamilton clip not found")
+    out = tmp_path / "live.mp4"
+    feed = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(clip), "-t", "1",
+                             "-f", "mpegts", "-"], stdout=subprocess.PIPE)
+    res = subprocess.run([sys.executable, "-m", "veil", "stream", "-", "-o", str(out), "--no-live", "-q"],
+                         stdin=feed.stdout, capture_output=True, text=True, timeout=300)
+    feed.wait(timeout=60)
+    assert res.returncode == 0, res.stderr
+    end = AuditLog().events(kinds=["run.end"])[-1]
+    assert end.body["command"] == "veil stream" and end.body["items"][0]["output_sha256"] == sha(out)
+    assert run("verify", out).exit_code == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import VeilError
+from ..io.digest import sha256_now
 from .keys import SigningKey
 from .log import AuditLog, canonical
 from .provenance import write_manifest
@@ -35,6 +36,9 @@ def record_outputs(anon, items=None, provenance: bool = True) -> list[Path]:
     written, signed with the data directory's key.
     """
     items = list(anon.report.items if items is None else items)
+    for it in items:  # a live stream recorded to a file: hash the finished file
+        if it.kind == "stream" and it.status == "ok" and not it.output_sha256 and it.output and Path(it.output).is_file():
+            it.output_sha256 = sha256_now(Path(it.output))
     run = current_run()
     settings = redact_settings(anon.config.model_dump(mode="json"))
     if run is not None:
