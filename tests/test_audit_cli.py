@@ -79,6 +79,17 @@ def test_unwritable_audit_log_stops_the_command_before_any_work(photo, tmp_path,
     assert not out.exists()  # nothing is processed unrecorded
 
 
+def test_unusable_monitoring_store_is_recorded_not_fatal(photo, tmp_path, veil_home):
+    (veil_home / "monitor.sqlite").mkdir()  # cannot be opened as a database
+    out = tmp_path / "out.jpg"
+    res = run("anonymize", photo, "-o", out, "-q")
+    assert res.exit_code == 0, res.output
+    end = AuditLog().events()[-1]
+    assert end.body["status"] == "ok" and end.body["manifests"] == 1
+    assert "monitoring store" in end.body["monitoring_missing"][0]
+    assert run("verify", out).exit_code == 0
+
+
 def test_read_only_commands_are_recorded_too(veil_home):
     assert run("info").exit_code == 0
     assert run("retention", "show").exit_code == 0

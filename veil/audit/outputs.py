@@ -49,11 +49,14 @@ def record_outputs(anon, items=None, provenance: bool = True) -> list[Path]:
                 totals[k] = totals.get(k, 0) + v
         run.add(model=anon.model_info, settings=settings, anonymizes=anon.pipeline.anonymizes,
                 items=[item_facts(it) for it in items], totals=totals)
+    written = _sign(anon, items, run, settings) if provenance else []
     _monitor(anon, items, run)
-    if not provenance:
-        return []
-    log = run.log if run is not None else AuditLog()
-    key: SigningKey = log.signing_key()
+    return written
+
+
+def _sign(anon, items, run, settings) -> list[Path]:
+    """A signed provenance manifest beside each finished output file."""
+    key: SigningKey = (run.log if run is not None else AuditLog()).signing_key()
     facts_common = {
         "process": {"action": "anonymize" if anon.pipeline.anonymizes else "no-op (faces left visible)",
                     "filter": anon.config.render.filter,
@@ -68,6 +71,8 @@ def record_outputs(anon, items=None, provenance: bool = True) -> list[Path]:
         facts = {**facts_common, "input": {"sha256": it.input_sha256, "kind": it.kind},
                  "process": {**facts_common["process"], "counts": it.counts}}
         written.append(write_manifest(Path(it.output), it.output_sha256, facts, key))
+    if run is not None:
+        run.add(manifests=len(written))
     return written
 
 
@@ -78,11 +83,12 @@ def _monitor(anon, items, run) -> None:
     done = [it for it in items if it.status == "ok" and it.kind in ("image", "video")]
     if not done:
         return
-    store = MonitorStore()
+    store, missing = MonitorStore(), []
     for it in done:
         try:
-            stats = collect_item(it, anon.config)
-        except (VeilError, OSError) as exc:  # the output is fine; only its statistics are missing
+            store.add(collect_item(it, anon.config), run.run_id if run is not None else None, it.input_sha256, it.kind)
+        except (VeilError, OSError) as exc:  # the output is fine; only its statistics are missing: say so
             log.warning("no monitoring statistics for %s: %s", it.input, exc)
-            continue
-        store.add(stats, run.run_id if run is not None else None, it.input_sha256, it.kind)
+            missing.append(f"{it.input}: {exc}")
+    if missing and run is not None:
+        run.add(monitoring_missing=missing)
