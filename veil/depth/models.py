@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -48,16 +47,10 @@ DEPTH_MODELS: dict[str, DepthModelSpec] = {
 
 
 def models_dir() -> Path:
-    """``$VEIL_HOME/models``, else the per-user data directory (``~/.local/share/veil/models``...)."""
-    if os.environ.get("VEIL_HOME"):
-        base = Path(os.environ["VEIL_HOME"])
-    elif sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "veil"
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support" / "veil"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "veil"
-    return base / "models"
+    """``models`` in veil's data directory (``$VEIL_HOME``, else the per-user data directory)."""
+    from ..dirs import data_dir
+
+    return data_dir() / "models"
 
 
 def installed_path(name: str) -> Path | None:
