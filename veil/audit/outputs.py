@@ -49,28 +49,49 @@ def record_outputs(anon, items=None, provenance: bool = True) -> list[Path]:
                 totals[k] = totals.get(k, 0) + v
         run.add(model=anon.model_info, settings=settings, anonymizes=anon.pipeline.anonymizes,
                 items=[item_facts(it) for it in items], totals=totals)
+    if provenance and _embed_c2pa(anon, items, run, settings) and run is not None:
+        run.add(items=[item_facts(it) for it in items])  # the final bytes' hashes
     written = _sign(anon, items, run, settings) if provenance else []
     _monitor(anon, items, run)
     return written
 
 
+def _finished(items):
+    """The items whose output file veil finished writing."""
+    return [it for it in items if it.status == "ok" and it.output_sha256 and it.output and Path(it.output).is_file()]
+
+
+def _facts(anon, it, run, settings) -> dict[str, Any]:
+    """What a provenance manifest (sidecar or C2PA) says about one output."""
+    return {"process": {"action": "anonymize" if anon.pipeline.anonymizes else "no-op (faces left visible)",
+                        "filter": anon.config.render.filter,
+                        "settings_sha256": hashlib.sha256(canonical(settings)).hexdigest(), "counts": it.counts},
+            "model": anon.model_info, "run_id": run.run_id if run is not None else None,
+            "input": {"sha256": it.input_sha256, "kind": it.kind}}
+
+
+def _key(run) -> SigningKey:
+    return (run.log if run is not None else AuditLog()).signing_key()
+
+
+def _embed_c2pa(anon, items, run, settings) -> bool:
+    """Embed C2PA manifests where set up (see :mod:`veil.audit.c2pa_embed`); True if any was."""
+    from . import c2pa_embed
+
+    if not c2pa_embed.available():
+        return False
+    done = False
+    for it in _finished(items):
+        if c2pa_embed.embed(Path(it.output), _facts(anon, it, run, settings), _key(run)):
+            it.output_sha256, done = sha256_now(Path(it.output)), True
+    return done
+
+
 def _sign(anon, items, run, settings) -> list[Path]:
     """A signed provenance manifest beside each finished output file."""
-    key: SigningKey = (run.log if run is not None else AuditLog()).signing_key()
-    facts_common = {
-        "process": {"action": "anonymize" if anon.pipeline.anonymizes else "no-op (faces left visible)",
-                    "filter": anon.config.render.filter,
-                    "settings_sha256": hashlib.sha256(canonical(settings)).hexdigest()},
-        "model": anon.model_info,
-        "run_id": run.run_id if run is not None else None,
-    }
-    written = []
-    for it in items:
-        if it.status != "ok" or not it.output_sha256 or not it.output or not Path(it.output).is_file():
-            continue
-        facts = {**facts_common, "input": {"sha256": it.input_sha256, "kind": it.kind},
-                 "process": {**facts_common["process"], "counts": it.counts}}
-        written.append(write_manifest(Path(it.output), it.output_sha256, facts, key))
+    key = _key(run)
+    written = [write_manifest(Path(it.output), it.output_sha256, _facts(anon, it, run, settings), key)
+               for it in _finished(items)]
     if run is not None:
         run.add(manifests=len(written))
     return written

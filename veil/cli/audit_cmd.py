@@ -1,6 +1,7 @@
-"""``veil audit``: verify, show and export the audit log; ``veil verify``: check an output's
-signed provenance. These commands only read, and work on a broken log (to say what is wrong),
-so they are not themselves recorded."""
+"""``veil audit``: verify, show and export the audit log, hand out the public key, install a
+C2PA certificate chain; ``veil verify``: check an output's signed provenance. The reading
+commands work on a broken log (to say what is wrong), so they are not themselves recorded;
+``c2pa-cert`` changes what veil does and is."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import one_line_errors_unrecorded
+from .common import one_line_errors, one_line_errors_unrecorded
 from .progress import console
 
 audit_app = typer.Typer(help="The audit log: verify its chain and signature, show and export events.",
@@ -142,6 +143,22 @@ def key(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the 
     typer.echo(f"{k.public.hex}  key id {k.key_id}  ({k.path})")
 
 
+@audit_app.command("c2pa-cert")
+@one_line_errors
+def c2pa_cert(chain: Path = typer.Argument(..., help="PEM chain whose first certificate is for veil's key (`veil audit key`).")) -> None:
+    """Install the certificate chain that lets veil embed C2PA manifests in JPEG/MP4 outputs
+    (needs the c2pa-python package: pip install 'veil[c2pa]')."""
+    import hashlib
+
+    from ..audit import load_key, record_event
+    from ..audit.c2pa_embed import available, install_chain
+
+    key = load_key(create=True)
+    path = install_chain(chain, key)
+    record_event("audit.c2pa_chain", {"key_id": key.key_id, "chain_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    _say(f"installed {path}; C2PA embedding is {'on' if available() else 'off (c2pa-python is not installed)'}")
+
+
 @one_line_errors_unrecorded
 def verify_output(
     output: Path = typer.Argument(..., help="An output veil wrote (its manifest is OUTPUT.veil.json)."),
@@ -153,6 +170,7 @@ def verify_output(
     from ..audit.provenance import verify_output as check
 
     rep = check(output, manifest, _public(public_key))
+    _c2pa_note(rep, output)
     if as_json:
         typer.echo(json.dumps(rep.as_dict(), indent=1))
     elif rep.ok:
@@ -166,3 +184,17 @@ def verify_output(
         _say(f"{output}: FAILED")
     _finish(rep, as_json)
 
+
+
+def _c2pa_note(rep, output: Path) -> None:
+    """Say what a C2PA reader sees in the file, where one is installed (the sidecar decides)."""
+    from ..audit import c2pa_embed
+    from ..errors import AuditError
+
+    if c2pa_embed._c2pa() is None or output.suffix.lower() not in c2pa_embed.FORMATS or not output.is_file():
+        return
+    try:
+        state = c2pa_embed.read(output).get("validation_state", "?")
+    except AuditError:
+        return
+    rep.notes.append(f"embedded C2PA manifest: {state} (a test or private CA shows as untrusted in C2PA readers)")
