@@ -331,3 +331,26 @@ def test_audit_commands_work_without_a_log(veil_home):
     res = cli("audit", "verify")
     assert res.exit_code == 1 and "no audit log" in res.output
     assert not (veil_home / "audit.sqlite").exists()
+
+
+def _terminated():
+    from veil.io.interrupts import Terminated
+
+    return Terminated(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("exc, status, code", [
+    (_terminated, "interrupted", 143),
+    (KeyboardInterrupt, "interrupted", 130),
+    (lambda: AuditError("x"), "failed", 7),
+    (lambda: RuntimeError("bug"), "crashed", 1),
+], ids=["sigterm", "ctrl-c", "veil-error", "bug"])
+def test_run_end_records_how_a_run_stopped(veil_home, exc, status, code):
+    from veil.audit import recorded_run
+
+    raised = exc()
+    with pytest.raises(type(raised)):
+        with recorded_run("veil test", {}):
+            raise raised
+    start, end = AuditLog().events()
+    assert (end.body["status"], end.body["exit_code"], end.body["start_seq"]) == (status, code, start.seq)

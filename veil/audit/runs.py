@@ -102,7 +102,8 @@ def recorded_run(command: str, params: dict[str, Any] | None = None, log: AuditL
     """Record ``run.start`` now and ``run.end`` (with the exit status and the facts) at exit.
 
     The exit status comes from an exception's ``exit_code`` (Typer's ``Exit``, veil's errors),
-    130 for Ctrl-C, 1 (``crashed``) for anything else; the exception is always re-raised.
+    130 / 143 for Ctrl-C / SIGTERM, 1 (``crashed``) for anything else; the exception is always
+    re-raised.
     """
     from .. import __version__
 
@@ -114,15 +115,17 @@ def recorded_run(command: str, params: dict[str, Any] | None = None, log: AuditL
     status, code = "ok", 0
     try:
         yield run
-    except KeyboardInterrupt:
-        status, code = "interrupted", 130
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143, veil.io.interrupts.Terminated)
+        from ..io.interrupts import exit_status
+
+        status, code = "interrupted", exit_status(exc)
         raise
     except BaseException as exc:
         code = getattr(exc, "exit_code", None)
         if code is None:
             code = getattr(exc, "code", None) if isinstance(exc, SystemExit) else 1
         code = int(code or 0) if not isinstance(code, str) else 1
-        status = "ok" if code == 0 else ("interrupted" if code == 130 else ("failed" if hasattr(exc, "exit_code") else "crashed"))
+        status = "ok" if code == 0 else ("interrupted" if code in (130, 143) else ("failed" if hasattr(exc, "exit_code") else "crashed"))
         raise
     finally:
         _current.reset(token)
