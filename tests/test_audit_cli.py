@@ -49,7 +49,7 @@ def test_anonymize_records_its_run_with_hashes_model_and_settings(anonymized, ph
     start, end = log.events()
     assert (start.kind, end.kind) == ("run.start", "run.end")
     assert start.body["command"] == end.body["command"] == "veil anonymize"
-    assert start.body["params"]["input"] == str(photo) and start.body["run_id"] == end.body["run_id"]
+    assert start.body["params"]["inputs"] == [str(photo)] and start.body["run_id"] == end.body["run_id"]
     assert end.body["status"] == "ok" and end.body["exit_code"] == 0 and end.body["start_seq"] == start.seq
     (item,) = end.body["items"]
     assert item["input_sha256"] == sha(photo) and item["output_sha256"] == sha(anonymized)
