@@ -60,6 +60,7 @@ def test_degraded_clip_alerts_and_reencoded_clip_does_not(clips, tmp_path):
     assert {"brightness", "blur"} <= set(alert.body["alerts"])
     rep = json.loads((tmp_path / "drift" / "drift.json").read_text())["data"]
     assert rep["statistics"]["brightness"]["psi"] >= 0.25 and rep["statistics"]["brightness"]["n_current"] > 20
+    assert rep["statistics"]["face_size"]["n_reference"] > 100  # face statistics added up during the run
     assert (tmp_path / "drift" / "drift.html").is_file() and (tmp_path / "drift" / "figures" / "brightness.png").is_file()
     assert AuditLog().verify().ok
 

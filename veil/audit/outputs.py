@@ -15,7 +15,7 @@ from .log import AuditLog, canonical
 from .provenance import write_manifest
 from .runs import current_run, redact_settings
 
-__all__ = ["record_outputs", "item_facts"]
+__all__ = ["record_outputs", "item_facts", "watch"]
 
 log = logging.getLogger("veil")
 
@@ -29,7 +29,17 @@ def item_facts(item) -> dict[str, Any]:
     return d
 
 
-def record_outputs(anon, items=None, provenance: bool = True) -> list[Path]:
+def watch(anon):
+    """Start adding up face statistics for monitoring; call before the run, pass the result to
+    :func:`record_outputs`."""
+    from ..monitor import FaceWatcher
+
+    watcher = FaceWatcher()
+    anon.report.on_item.append(watcher.attach)
+    return watcher
+
+
+def record_outputs(anon, items=None, provenance: bool = True, watcher=None) -> list[Path]:
     """Add ``anon``'s run to the current recorded run and sign each finished output file.
 
     Returns the manifests written. Outside a recorded run (the Python API) only manifests are
@@ -52,7 +62,7 @@ def record_outputs(anon, items=None, provenance: bool = True) -> list[Path]:
     if provenance and _embed_c2pa(anon, items, run, settings) and run is not None:
         run.add(items=[item_facts(it) for it in items])  # the final bytes' hashes
     written = _sign(anon, items, run, settings) if provenance else []
-    _monitor(anon, items, run)
+    _monitor(anon, items, run, watcher)
     return written
 
 
@@ -97,7 +107,7 @@ def _sign(anon, items, run, settings) -> list[Path]:
     return written
 
 
-def _monitor(anon, items, run) -> None:
+def _monitor(anon, items, run, watcher) -> None:
     """Store each finished file's drift statistics (histograms only) for ``veil monitor``."""
     from ..monitor import MonitorStore, collect_item
 
@@ -107,7 +117,8 @@ def _monitor(anon, items, run) -> None:
     store, missing = MonitorStore(), []
     for it in done:
         try:
-            store.add(collect_item(it, anon.config), run.run_id if run is not None else None, it.input_sha256, it.kind)
+            faces = watcher.stats(it) if watcher is not None else None
+            store.add(collect_item(it, anon.config, faces), run.run_id if run is not None else None, it.input_sha256, it.kind)
         except (VeilError, OSError) as exc:  # the output is fine; only its statistics are missing: say so
             log.warning("no monitoring statistics for %s: %s", it.input, exc)
             missing.append(f"{it.input}: {exc}")

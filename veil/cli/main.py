@@ -14,7 +14,7 @@ from typing import List, Optional
 
 import typer
 
-from ..audit.outputs import record_outputs
+from ..audit.outputs import record_outputs, watch
 from ..config import PRESETS
 from ..io.interrupts import terminate_as_interrupt
 from ..render import FILTERS
@@ -154,12 +154,13 @@ def anonymize(
                   spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file,
                   name_hidden=name_hidden, report_path=report)  # checked now, not after the work
     hides = warn_not_hiding(anon)
+    watcher = watch(anon)
     try:
         items = _run(anon, _targets(inputs, output), overwrite, skip_existing, quiet)
     finally:
         if report is not None:
             anon.write_report()
-        record_outputs(anon)
+        record_outputs(anon, watcher=watcher)
     _summary(items, quiet, hides)
     if any(it.status == "error" for it in items):
         raise typer.Exit(3)

@@ -3,7 +3,7 @@ face sizes, detector scores, faces per frame, tracker gaps, low-light passes), s
 job, and their comparison between two windows (PSI and a KS test) with alerts."""
 
 from .drift import DriftReport, compare
-from .stats import STATISTICS, JobStats, collect_item
+from .stats import STATISTICS, FaceWatcher, JobStats, collect_item
 from .store import MonitorStore
 
-__all__ = ["DriftReport", "JobStats", "MonitorStore", "STATISTICS", "collect_item", "compare"]
+__all__ = ["DriftReport", "FaceWatcher", "JobStats", "MonitorStore", "STATISTICS", "collect_item", "compare"]

@@ -2,9 +2,10 @@
 added up and compared.
 
 Frame statistics are measured on up to :data:`MAX_FRAMES` frames of the job's *input*,
-evenly spaced (decoding is cheap next to detection); face statistics come from the run's
-per-frame faces (geometry and scores only). A face-frame "filled by the tracker" is one with
-a track id and no detector landmarks (a coasted or interpolated box).
+evenly spaced (decoding is cheap next to detection); face statistics are added up while the
+run goes (:class:`FaceWatcher`, constant memory: geometry and scores only). A face-frame
+"filled by the tracker" is one with a track id and no detector landmarks (a coasted or
+interpolated box).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..detect.lowlight import LowLight
 
-__all__ = ["STATISTICS", "MAX_FRAMES", "JobStats", "collect_item", "frame_brightness", "frame_blur"]
+__all__ = ["STATISTICS", "MAX_FRAMES", "JobStats", "FaceWatcher", "add_faces", "collect_item", "frame_brightness", "frame_blur"]
 
 MAX_FRAMES = 120
 
@@ -26,7 +27,8 @@ MAX_FRAMES = 120
 STATISTICS: dict[str, tuple[np.ndarray, str]] = {
     "brightness": (np.linspace(0, 256, 33), "mean luma of the frame (0-255)"),
     "blur": (np.linspace(0, 4.5, 31), "log10 variance of the Laplacian at 256 px width (lower = blurrier)"),
-    "face_size": (np.concatenate([np.linspace(0, 0.5, 26), [1.01]]), "face box height / frame height"),
+    "face_size": (np.array([0, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1e9]),
+                  "face box height (px; a change of resolution shows here too)"),
     "score": (np.linspace(0, 1.0001, 21), "detector score of each detected face"),
     "faces_per_frame": (np.concatenate([np.arange(0, 11), [1e9]]) - 0.5, "faces found per frame"),
     "track_gap": (np.array([-0.5, 0.5, 1.5]), "face-frame filled by the tracker (1) or detected (0)"),
@@ -74,6 +76,34 @@ class JobStats:
         return s
 
 
+class FaceWatcher:
+    """Adds each frame's faces to its item's histograms while the run goes; attach with
+    ``anon.report.on_item.append(watcher.attach)`` before the run."""
+
+    def __init__(self) -> None:
+        self._stats: dict[int, JobStats] = {}
+
+    def attach(self, item) -> None:
+        stats = self._stats.setdefault(id(item), JobStats())
+        item.observers.append(lambda faces: add_faces(stats, faces))
+
+    def stats(self, item) -> JobStats:
+        return self._stats.get(id(item), JobStats())
+
+
+def add_faces(s: JobStats, faces) -> None:
+    """One frame's faces: count, box heights, detector scores, tracker-filled face-frames."""
+    s.add("faces_per_frame", [len(faces)])
+    if not len(faces):
+        return
+    xyxy = np.asarray(faces.xyxy, np.float64)
+    s.add("face_size", xyxy[:, 3] - xyxy[:, 1])
+    has_landmarks = ~np.isnan(np.asarray(faces.landmarks, np.float64)).any(axis=(1, 2))
+    tracked = np.asarray(faces.track_id) >= 0
+    s.add("score", np.asarray(faces.scores, np.float64)[has_landmarks | ~tracked])
+    s.add("track_gap", (~has_landmarks[tracked]).astype(np.float64))
+
+
 def _input_frames(item, config) -> Iterable[np.ndarray]:
     """Up to MAX_FRAMES evenly spaced frames of the item's input (the processed range)."""
     src = Path(item.input)
@@ -84,7 +114,7 @@ def _input_frames(item, config) -> Iterable[np.ndarray]:
         return
     from ..io.video import read_frames
 
-    n = len(item.frames)
+    n = item.counts["frames"]
     fps = (item.extra.get("video") or {}).get("fps") or 0
     skip = round((config.video.start or 0) * fps)
     step = max(1, -(-n // MAX_FRAMES))
@@ -96,20 +126,16 @@ def _input_frames(item, config) -> Iterable[np.ndarray]:
             yield rgb
 
 
-def collect_item(item, config) -> JobStats:
-    """The statistics of one finished item (an image or a video file)."""
+def collect_item(item, config, faces: JobStats | None = None) -> JobStats:
+    """The statistics of one finished item: frame statistics from its input, plus the face
+    statistics a :class:`FaceWatcher` added up during the run."""
     s = JobStats()
+    if faces is not None:
+        s += faces
     frames = list(_input_frames(item, config))
     s.add("brightness", (frame_brightness(f) for f in frames))
     s.add("blur", (frame_blur(f) for f in frames))
     d = config.detect
     dark = LowLight(d.low_light_level, bright_end=d.low_light_bright_end)
     s.add("low_light", (float(d.low_light and dark.is_dark(f)) for f in frames))
-    height = frames[0].shape[0] if frames else 1
-    faces = [f for fr in item.frames for f in fr["faces"]]
-    s.add("faces_per_frame", (len(fr["faces"]) for fr in item.frames))
-    s.add("face_size", ((f["box"][3] - f["box"][1]) / height for f in faces))
-    detected = [f for f in faces if f.get("landmarks") is not None or "track_id" not in f]
-    s.add("score", (f["score"] for f in detected))
-    s.add("track_gap", (float("track_id" in f and f.get("landmarks") is None) for f in faces if "track_id" in f))
     return s

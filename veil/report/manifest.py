@@ -18,7 +18,7 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -55,6 +55,8 @@ class ItemReport:
     n_anonymized: int = 0
     _log: FrameLog | None = field(default=None, repr=False, compare=False)
     _span: tuple[int, int] = field(default=(0, 0), repr=False, compare=False)
+    #: called with each frame's faces (e.g. monitoring histograms, constant memory)
+    observers: list[Callable[[Faces], None]] = field(default_factory=list, repr=False, compare=False)
 
     def attach(self, log: FrameLog | None) -> None:
         """Record this item's frames in ``log`` (items are recorded one after another)."""
@@ -63,6 +65,8 @@ class ItemReport:
             self._span = (log.tell(), log.tell())
 
     def add_frame(self, index: int, faces: Faces, time_s: float | None = None) -> None:
+        for observe in self.observers:
+            observe(faces)
         self.n_frames += 1
         self.n_faces += len(faces)
         if self.hides:
@@ -125,9 +129,13 @@ class RunReport:
     timings: dict[str, Any] = field(default_factory=dict)
     frames: FrameLog | None = None
     hides: bool = True  # the run's filter hides faces (False for none, debug); passed on to every item
+    #: called with each item as it is added (to attach per-frame observers)
+    on_item: list[Callable[[ItemReport], None]] = field(default_factory=list, repr=False)
 
     def add(self, item: ItemReport) -> ItemReport:
         item.hides = self.hides
+        for hook in self.on_item:
+            hook(item)
         item.attach(self.frames)
         self.items.append(item)
         return item
