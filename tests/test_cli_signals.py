@@ -124,7 +124,7 @@ def test_sigterm_finalizes_a_live_recording(hamilton, tmp_path, procs):
     summary = re.search(r"^(\d+) frames anonymized, .*ended: stop$", said, re.M)
     assert summary, said
     assert count_frames(rec) == int(summary[1]) >= 1
-    assert sorted(tmp_path.iterdir()) == [rec]
+    assert sorted(tmp_path.iterdir()) == [rec, rec.with_name(rec.name + ".veil.json")]  # finalized: signed too
 
 
 def test_a_second_signal_aborts_and_says_what_was_kept(hamilton, tmp_path, procs):
@@ -161,4 +161,4 @@ def test_the_part_of_a_killed_run_is_removed_by_the_next_run(hamilton, tmp_path,
                            capture_output=True, text=True, timeout=300, cwd=ROOT)  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert f"veil: removed {part}, left by a veil run that was killed (process {killed.pid} is gone)" in again.stderr
-    assert list(tmp_path.iterdir()) == [out] and count_frames(out) >= 10
+    assert sorted(tmp_path.iterdir()) == [out, out.with_name(out.name + ".veil.json")] and count_frames(out) >= 10

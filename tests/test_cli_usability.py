@@ -42,7 +42,8 @@ def test_several_inputs_into_one_folder(photos, tmp_path, astronaut):
     out, report = tmp_path / "out", tmp_path / "r.json"
     res = run("anonymize", photos / "astronaut.png", photos / "hopper.jpg", "-o", out, "--report", report, "-q")
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["astronaut.png", "hopper.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == ["astronaut.png", "astronaut.png.veil.json", "hopper.jpg",
+                                                     "hopper.jpg.veil.json"]  # each with its signed provenance
     after = np.asarray(Image.open(out / "astronaut.png").convert("RGB"))
     assert after.shape == astronaut.shape and (after != astronaut).any()
     assert [i["status"] for i in json.loads(report.read_text())["items"]] == ["ok", "ok"]
