@@ -159,6 +159,7 @@ class JobStore:
     # -- history ---------------------------------------------------------------------------
     def record(self, job_id: str, who: str, action: str, detail: Any = None, before: Any = None,
                after: Any = None) -> None:
+        _audit(job_id, who, action, detail)
         with self._db() as db:
             db.execute("INSERT INTO history (job_id, at, who, action, detail, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (job_id, time.time(), who, action, *(None if v is None else json.dumps(v)
@@ -190,3 +191,12 @@ def _job(row: sqlite3.Row) -> dict:
     job["settings"] = json.loads(job["settings"])
     job["reviewed_to_end"] = bool(job["reviewed_to_end"])
     return job
+
+
+def _audit(job_id: str, who: str, action: str, detail: Any) -> None:
+    """Every review action is also an audit-log event (veil.audit): who, what, which job and
+    plan version. Reasons, boxes and before/after stay in this store: free text may name people."""
+    from ..audit import record_event
+
+    facts = {k: v for k, v in (detail or {}).items() if isinstance(v, (int, float, bool))} if isinstance(detail, dict) else {}
+    record_event("review." + "_".join(action.split()), {"job_id": job_id, "who": who, "action": action, **facts})
