@@ -37,3 +37,7 @@ def test_review_actions_are_audit_events(tmp_path, astronaut):
     assert ("review.analyzed", "veil", job["id"]) in review
     assert ("review.decision", "ana", job["id"]) in review and ("review.reviewed_to_the_end", "ana", job["id"]) in review
     assert b"Jane" not in log.path.read_bytes()
+    from veil.audit.compliance import activity
+
+    act = activity(log.events())
+    assert act["reviewers"] == ["ana"] and act["review_actions"]["review.decision"] == 1

@@ -63,6 +63,8 @@ def activity(events: list[Event]) -> dict[str, Any]:
                                     for e in anon)),
         "settings_used": dict(Counter(e.body.get("settings_sha256") for e in anon)),
         "gallery_changes": dict(Counter(e.kind for e in events if e.kind.startswith("gallery."))),
+        "review_actions": dict(Counter(e.kind for e in events if e.kind.startswith("review."))),
+        "reviewers": sorted({e.body.get("who") for e in events if e.kind.startswith("review.") and e.body.get("who") != "veil"}),
         "model_decisions": [{k: e.body.get(k) for k in ("model", "decision", "requirements", "missed")} | {"ts": e.ts}
                             for e in events if e.kind == "model.promote"],
         "monitoring_alerts": [{"ts": e.ts, "alerts": e.body.get("alerts")} for e in events if e.kind == "monitor.alert"],
