@@ -125,13 +125,14 @@ def test_expired_consent_is_purged_at_use_with_an_event(tmp_path):
 
 
 def test_gallery_commands_purge_expired_consents(tmp_path, monkeypatch):
+    import veil.audit.retention as retention
+
     path = tmp_path / "g.sqlite"
     with Gallery(path, create=True) as g:
         g.add("ann", _vec(1)[None], "m", expires=dt.date.today() + dt.timedelta(days=1))
-    con = sqlite3.connect(path)  # the consent ran out yesterday (Gallery refuses past dates)
-    con.execute("UPDATE people SET expires = ?", ((dt.date.today() - dt.timedelta(days=1)).isoformat(),))
-    con.commit()
-    con.close()
+    res = run("gallery", "list", "--gallery", path)
+    assert res.exit_code == 0 and "ann" in res.output
+    monkeypatch.setattr(retention, "_today", lambda: dt.date.today() + dt.timedelta(days=2))  # the consent ran out
     res = run("gallery", "list", "--gallery", path)
     assert res.exit_code == 0 and "nobody is enrolled" in res.output
     assert [e.kind for e in AuditLog().events(kinds=["gallery."])] == ["gallery.consent_expired"]

@@ -108,10 +108,15 @@ def apply_retention(r: Retention, now: dt.datetime | None = None, dry_run: bool 
     return done
 
 
+def _today() -> dt.date:
+    return dt.date.today()
+
+
 def purge_expired_consents(gallery, today: dt.date | None = None) -> list[str]:
     """Remove everyone whose consent has expired from an open :class:`veil.identify.Gallery`,
     recording a ``gallery.consent_expired`` event for each; returns their references."""
     refs = []
+    today = today or _today()
     for p in gallery.people():
         if p.expired(today):
             record_event("gallery.consent_expired", {"person": person_ref(p.name), "expired": p.expires,
