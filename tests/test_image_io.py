@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -37,7 +38,10 @@ def _mad(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
 
 
+@functools.lru_cache(maxsize=1)
 def _srgb_icc() -> bytes:
+    """One sRGB profile for the whole module: a profile's header holds its creation time, so
+    two made a second apart differ in bytes (this test used to fail on a slow machine)."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
