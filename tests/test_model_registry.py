@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,88 @@ def test_conditions_report_metrics():
     kind, m = report_metrics(rep)
     assert kind == "conditions" and m["conditions.dark.recall"] == 0.9 and m["fairness.conditions_spread"] == 4.0
     assert "conditions.clean.spread" not in m
+
+
+# --- the optional MLflow mirror (veil[mlflow]): a local SQLite store under the test's VEIL_HOME ---
+
+def _mlflow_client():
+    pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+    from veil.models.mlflow_sync import client
+
+    return client()
+
+
+def test_mlflow_log_writes_a_run_with_the_reports_metrics_params_and_files(wider_report):
+    c = _mlflow_client()
+    doc = json.loads(wider_report.read_text())
+    gate = report_metrics(doc)[1]
+    res = run("models", "mlflow-log", wider_report)
+    assert res.exit_code == 0, res.output
+    run_id = AuditLog().events(kinds=["model.mlflow_run"])[-1].body["run_id"]
+    assert run_id in res.output
+    r = c.get_run(run_id)
+    assert r.info.status == "FINISHED" and r.data.tags["veil.kind"] == "widerface"
+    m = r.data.metrics
+    for name, value in gate.items():  # the release-gate names, as `veil models promote --require` sees them
+        assert m[name] == pytest.approx(value, rel=1e-12), name
+    ap = doc["data"]["ap"]["hard"]  # and the report's own numbers under their dotted paths
+    assert m["ap.hard.ci_low"] == pytest.approx(ap["ci_low"]) and m["ap.hard.faces"] == ap["faces"]
+    assert m["images"] == doc["data"]["images"] and not any(k.startswith(("pr.", "settings.")) for k in m)
+    p = r.data.params
+    assert p["model_sha256"] == MODELS["centerface"].sha256 == r.data.tags["veil.model_sha256"]
+    assert p["preset"] == doc["data"]["preset"] and p["settings.threshold"] == str(doc["data"]["settings"]["threshold"])
+    files = {f.path for f in c.list_artifacts(run_id)}
+    assert {"report.json", "report.md", "report.html"} <= files
+    figures = {f.path for f in c.list_artifacts(run_id, "figures")}
+    assert figures and figures == {f"figures/{p.name}" for p in (wider_report.parent / "figures").iterdir()}
+
+
+def test_promote_with_mlflow_registers_the_file_once_and_moves_the_alias(wider_report):
+    c = _mlflow_client()
+    sha = MODELS["centerface"].sha256
+    assert run("models", "attach", "centerface", wider_report).exit_code == 0
+    res = run("models", "promote", "centerface", "--require", "wider.hard>1", "--mlflow")
+    assert res.exit_code == 1 and "REFUSED" in res.output
+    assert c.search_registered_models() == []  # a refused model is not registered
+    assert run("models", "mlflow-log", wider_report).exit_code == 0
+    run_id = AuditLog().events(kinds=["model.mlflow_run"])[-1].body["run_id"]
+    res = run("models", "promote", "centerface", "--require", "wider.easy>=0", "--mlflow", "--mlflow-alias", "candidate")
+    assert res.exit_code == 0 and "MLflow model version 1 is now 'candidate'" in res.output, res.output
+    mv = c.get_model_version_by_alias("centerface", "candidate")
+    assert str(mv.version) == "1" and mv.tags["veil.model_sha256"] == sha and mv.run_id == run_id
+    assert mv.source.endswith("/centerface.onnx")
+    res = run("models", "promote", "centerface", "--require", "wider.easy>=0", "--mlflow")
+    assert res.exit_code == 0, res.output
+    versions = c.search_model_versions("name = 'centerface'")
+    assert [str(v.version) for v in versions] == ["1"]  # the same file is not registered twice
+    assert set(c.get_registered_model("centerface").aliases) == {"candidate", "production"}
+    evs = [e for e in AuditLog().events(kinds=["model.mlflow"]) if e.kind == "model.mlflow"]
+    assert [(e.body["alias"], e.body["version"], e.body["model_sha256"]) for e in evs] == \
+        [("candidate", 1, sha), ("production", 1, sha)]
+
+
+def test_mlflow_missing_is_one_line_and_promote_decides_nothing(wider_report, monkeypatch):
+    for mod in ("mlflow", "mlflow.tracking", "mlflow.exceptions"):
+        monkeypatch.setitem(sys.modules, mod, None)  # `import mlflow` now raises ImportError
+    res = run("models", "mlflow-log", wider_report)
+    assert res.exit_code == 2 and "pip install 'veil[mlflow]'" in res.output and "Traceback" not in res.output
+    assert run("models", "attach", "centerface", wider_report).exit_code == 0
+    res = run("models", "promote", "centerface", "--require", "wider.easy>=0", "--mlflow")
+    assert res.exit_code == 2 and "pip install 'veil[mlflow]'" in res.output
+    assert ModelRecords().decisions("centerface") == [] and AuditLog().events(kinds=["model.promote"]) == []
+
+
+def test_mlflow_log_refuses_a_file_that_is_not_an_evaluation_report(tmp_path):
+    bad = tmp_path / "report.json"
+    bad.write_text(json.dumps({"data": {"images": 3}}))
+    res = run("models", "mlflow-log", bad)
+    assert res.exit_code == 3 and "not a 'veil eval widerface' or 'veil eval conditions' report" in res.output
+    assert not (Path(os.environ["VEIL_HOME"]) / "mlflow.db").exists()
+
+
+def test_flatten_numbers_keeps_finite_numbers_under_mlflow_safe_names():
+    from veil.models.mlflow_sync import flatten_numbers
+
+    got = flatten_numbers({"a": {"b": 1, "c": [1, 2], "d": True, "e": float("nan"), "dark@0.3": {"recall": 0.5}},
+                           "n": None, "s": "x"})
+    assert got == {"a.b": 1.0, "a.dark_0.3.recall": 0.5}

@@ -125,6 +125,11 @@ def attach(
 def promote(
     name: str = typer.Argument(..., help="Model name."),
     require: List[str] = typer.Option(..., "--require", help="A release requirement, e.g. 'wider.hard>=0.80' (repeatable)."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="When promoted, also register the model file as an MLflow "
+                                                         "model version with --mlflow-alias (needs veil[mlflow])."),
+    mlflow_alias: str = typer.Option("production", "--mlflow-alias", help="MLflow alias given to the promoted version."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking/registry URI "
+                                               "(default: sqlite:///<veil data dir>/mlflow.db)."),
 ) -> None:
     """Release a model only if its attached evaluations meet every requirement; the decision
     (promoted or refused, and why) is recorded in the audit log."""
@@ -133,6 +138,11 @@ def promote(
     from ..models.records import Decision, ModelRecords
 
     reqs = [parse_requirement(r) for r in require]
+    if mlflow:
+        from ..models.mlflow_sync import check_alias, require_mlflow
+
+        require_mlflow()  # before anything is decided or recorded
+        check_alias(mlflow_alias)
     sha = _installed_sha(name)
     records = ModelRecords()
     metrics = records.metrics(name, sha)
@@ -147,6 +157,34 @@ def promote(
         _say(f"{name}: REFUSED; missed: " + "; ".join(missed))
         raise typer.Exit(1)
     _say(f"{name}: promoted ({', '.join(d.requirements)})")
+    if mlflow:
+        from ..models.catalog import entry
+        from ..models.mlflow_sync import default_tracking_uri, register_version
+
+        uri = tracking_uri or default_tracking_uri()
+        version = register_version(name, sha, entry(name).path(), mlflow_alias, uri)
+        record_event("model.mlflow", {"model": name, "model_sha256": sha, "tracking_uri": uri,
+                                      "version": version, "alias": mlflow_alias})
+        _say(f"{name}: MLflow model version {version} is now '{mlflow_alias}' ({uri})")
+
+
+@models_app.command("mlflow-log")
+@one_line_errors
+def mlflow_log(
+    report: Path = typer.Argument(..., help="report.json of `veil eval widerface` or `veil eval conditions`."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI "
+                                               "(default: sqlite:///<veil data dir>/mlflow.db)."),
+) -> None:
+    """Log an evaluation report as an MLflow run (params: settings, preset, model sha256; metrics:
+    its numeric results; artifacts: the report files). Needs veil[mlflow]."""
+    from ..audit import record_event
+    from ..models.mlflow_sync import default_tracking_uri, log_report
+
+    uri = tracking_uri or default_tracking_uri()
+    run_id, kind, metrics = log_report(report, uri)
+    record_event("model.mlflow_run", {"report": str(report.resolve()), "kind": kind, "tracking_uri": uri,
+                                      "run_id": run_id, "metrics": len(metrics)})
+    _say(f"logged {kind} report as MLflow run {run_id} ({len(metrics)} metrics) in {uri}")
 
 
 @models_app.command("fetch")
