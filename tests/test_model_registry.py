@@ -142,19 +142,21 @@ def test_conditions_report_metrics():
 
 # --- the optional MLflow mirror (veil[mlflow]): a local SQLite store under the test's VEIL_HOME ---
 
-def _mlflow_client():
+def _mlflow_client(uri=None):
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
     from veil.models.mlflow_sync import client
 
-    return client()
+    return client(uri)
 
 
-def test_mlflow_log_writes_a_run_with_the_reports_metrics_params_and_files(wider_report):
-    c = _mlflow_client()
+def test_mlflow_log_writes_a_run_with_the_reports_metrics_params_and_files(wider_report, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'team.db'}"  # a store of one's own: artifacts go next to it
+    c = _mlflow_client(uri)
     doc = json.loads(wider_report.read_text())
     gate = report_metrics(doc)[1]
-    res = run("models", "mlflow-log", wider_report)
+    res = run("models", "mlflow-log", wider_report, "--tracking-uri", uri)
     assert res.exit_code == 0, res.output
+    assert (tmp_path / "mlflow-artifacts").is_dir() and not (Path(os.environ["VEIL_HOME"]) / "mlflow.db").exists()
     run_id = AuditLog().events(kinds=["model.mlflow_run"])[-1].body["run_id"]
     assert run_id in res.output
     r = c.get_run(run_id)
@@ -181,6 +183,7 @@ def test_promote_with_mlflow_registers_the_file_once_and_moves_the_alias(wider_r
     res = run("models", "promote", "centerface", "--require", "wider.hard>1", "--mlflow")
     assert res.exit_code == 1 and "REFUSED" in res.output
     assert c.search_registered_models() == []  # a refused model is not registered
+    assert c.tracking_uri == f"sqlite:///{Path(os.environ['VEIL_HOME']) / 'mlflow.db'}"  # the default store
     assert run("models", "mlflow-log", wider_report).exit_code == 0
     run_id = AuditLog().events(kinds=["model.mlflow_run"])[-1].body["run_id"]
     res = run("models", "promote", "centerface", "--require", "wider.easy>=0", "--mlflow", "--mlflow-alias", "candidate")
