@@ -3,6 +3,7 @@ the whole video path on a real clip with ground truth (leaks)."""
 
 import numpy as np
 import pytest
+from conftest import require
 
 from veil.faces import Faces
 from veil.track import SOURCE, Buffered, Lookahead, SceneCutDetector, Tracker, box_iou
@@ -217,3 +218,57 @@ def test_detect_every_k_searches_around_tracks_in_between(boy):
     off = _VideoRun(veil.Anonymizer(detect_every=3, roi_between=False).pipeline, 30.0)
     list(off.run(iter(frames[:60])))
     assert off.roi_frames == 0 and off.detected_frames >= 20
+
+
+def _first_frames(path, n):
+    from veil.io.video import read_frames
+
+    frames = []
+    for frame in read_frames(path):
+        frames.append(frame)
+        if len(frames) == n:
+            break
+    return frames
+
+
+def _cuts(frames):
+    cut = SceneCutDetector()
+    return [i for i, f in enumerate(frames) if cut.update(f)]
+
+
+@pytest.fixture(scope="module")
+def hamilton(data_dir):
+    # a wide stage shot cuts at frame 20 to a close-up of another person in the same dark palette
+    return _first_frames(require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "hamilton clip"), 40)
+
+
+def test_no_track_spans_the_hamilton_cut_and_faces_after_it_stay_hidden(hamilton):
+    """A track joining two people across an edit would let a "keep" on the first person keep
+    the second, unreviewed: no id (tracked, coasted, interpolated or extended) may appear on
+    both sides of the cut."""
+    import veil
+    from veil.eval.leaks import coverage
+
+    assert _cuts(hamilton) == [20]
+    anon = veil.Anonymizer()
+    results = list(anon.pipeline.run(iter(hamilton), 29.97))
+    assert len(results) == len(hamilton)
+    before = {int(t) for r in results[:20] for t in r.faces.track_id}
+    after = {int(t) for r in results[20:] for t in r.faces.track_id}
+    assert before and after and not before & after
+    rc = anon.config.render
+    for i in range(20, len(hamilton)):
+        truth = anon.pipeline.detect([hamilton[i]])[0]  # every face the detector sees on its own
+        assert len(truth), i
+        faces = results[i].faces
+        for box in truth.xyxy:
+            assert coverage(box, faces, hamilton[i].shape[:2], rc.shape, rc.mask_scale, head=rc.head) >= 0.9, i
+
+
+def test_no_cut_on_fast_motion_or_a_camera_jerk(boy, data_dir):
+    """A false cut ends every track (losing coasting and look-ahead): OTB Boy's fast motion and
+    motion blur, and the camera jerk at frame 13 of egoblur_portrait, are not cuts."""
+    frames, _ = boy
+    assert _cuts(frames[:100]) == []
+    portrait = require(data_dir / "video" / "egoblur_portrait" / "test_video.mp4", "egoblur_portrait clip")
+    assert _cuts(_first_frames(portrait, 40)) == []

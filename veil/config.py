@@ -78,7 +78,9 @@ class TrackConfig(_Frozen):
     lookahead_s: float = Field(1.0, ge=0.0, le=10.0, description="frames held back for gap filling, in seconds")
     pre_s: float = Field(0.2, ge=0.0, le=2.0, description="extend new tracks this far back in time")
     max_buffer_mb: int = Field(512, ge=16, description="memory bound of the look-ahead buffer")
-    scene_cut: float = Field(0.5, ge=0.0, le=1.0, description="histogram distance that ends all tracks; 0 = off")
+    scene_cut: float = Field(0.3, ge=0.0, le=1.0,
+                             description="colour-histogram distance (mean over 2x2 cells) between consecutive frames "
+                             "that ends all tracks; 0 = off")
     min_match: float = Field(-0.25, ge=-1.0, le=1.0, description="distance-IoU needed to continue a track")
 
 
