@@ -130,6 +130,9 @@ def test_scene_cut(astronaut, grace_hopper):
     shifted = np.roll(a, 8, axis=1)
     assert [cut.update(x) for x in (a, shifted, a, b, b)] == [False, False, False, True, False]
     assert cut.segment == 1
+    # the same colours arranged differently (one whole-frame histogram cannot see this edit)
+    assert [cut.update(x) for x in (a, a[::-1])] == [True, True]
+    assert cut.segment == 3
 
 
 @pytest.fixture(scope="module")
