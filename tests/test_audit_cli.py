@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import require
 from veil.audit import AuditLog, person_ref
 from veil.audit.runs import redact_params, redact_settings
 from veil.cli.main import app
@@ -160,8 +161,7 @@ def test_folder_run_signs_every_output(photo, grace_hopper, tmp_path):
 
 def test_video_output_verifies(data_dir, tmp_path):
     clip = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    if not clip.is_file():
-        pytest.skip("hamilton clip not found")
+    require(clip, "hamilton clip")
     out = tmp_path / "h.mp4"
     res = run("anonymize", clip, "-o", out, "--start", "1", "--end", "2", "-q")
     assert res.exit_code == 0, res.output
@@ -182,8 +182,7 @@ def test_names_are_redacted():
 def test_gallery_changes_are_recorded_without_names(data_dir, tmp_path, veil_home):
     pytest.importorskip("dlib")
     photos = data_dir / "reid" / "face_recognition" / "examples_top"
-    if not photos.is_dir():
-        pytest.skip("reid/face_recognition not found")
+    require(photos, "reid/face_recognition")
     g = ["--gallery", tmp_path / "g.sqlite"]
     assert run("gallery", "add", "obama", photos / "obama.jpg", "--expires", "2999-12-31", *g).exit_code == 0
     assert run("anonymize", photos / "two_people.jpg", "-o", tmp_path / "o.jpg", "--spare", "obama", *g, "-q").exit_code == 0
@@ -210,8 +209,7 @@ def test_stream_recorded_to_a_file_is_signed(data_dir, tmp_path):
     import imageio_ffmpeg
 
     clip = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    if not clip.is_file():
-        pytest.skip("hamilton clip not found")
+    require(clip, "hamilton clip")
     out = tmp_path / "live.mp4"
     feed = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(clip), "-t", "1",
                              "-f", "mpegts", "-"], stdout=subprocess.PIPE)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import require
 from veil.audit import AuditLog, load_key
 from veil.cli.main import app
 
@@ -103,8 +104,7 @@ def test_mp4_output_carries_a_c2pa_manifest(c2pa_on, data_dir, tmp_path):
     from veil.audit.c2pa_embed import read
 
     clip = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    if not clip.is_file():
-        pytest.skip("hamilton clip not found")
+    require(clip, "hamilton clip")
     out = tmp_path / "h.mp4"
     assert run("anonymize", clip, "-o", out, "--start", "0", "--end", "1", "-q").exit_code == 0
     store = read(out)

@@ -479,8 +479,7 @@ def test_enrol_from_a_video_and_test_before_a_run(data_dir, tmp_path):
     from veil.eval.identity import ClipSpec, identity_photos, photo_boxes, render_clip
 
     reid = data_dir / "reid"
-    if not (reid / "face_recognition" / "identities.csv").is_file():
-        pytest.skip("reid/face_recognition not found")
+    require(reid / "face_recognition" / "identities.csv", "reid/face_recognition")
     alex = identity_photos(reid)["alex_lacamoire"]
     cfg = Config()
     boxes = photo_boxes(alex, build_detector(cfg.detect, batch=1))

@@ -106,8 +106,7 @@ def test_a_person_enrolled_from_one_photo_is_recognised_from_another_in_a_clip(d
     from veil.eval.identity import dev_clips, identity_photos, photo_boxes, run_clip
 
     reid = data_dir / "reid"
-    if not (reid / "face_recognition" / "identities.csv").is_file():
-        pytest.skip("reid/face_recognition not found")
+    require(reid / "face_recognition" / "identities.csv", "reid/face_recognition")
     monkeypatch.delenv(KEY_ENV, raising=False)
     monkeypatch.setenv("VEIL_HOME", str(tmp_path / "home"))
     spec = next(s for s in dev_clips(identity_photos(reid)) if s.person == "alex_lacamoire")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import require
 from veil.audit import AuditLog
 from veil.cli.main import app
 from veil.errors import ConfigError
@@ -31,8 +32,7 @@ def clips(data_dir, tmp_path_factory):
     import imageio_ffmpeg
 
     src = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    if not src.is_file():
-        pytest.skip("hamilton clip not found")
+    require(src, "hamilton clip")
     d = tmp_path_factory.mktemp("clips")
     ff = imageio_ffmpeg.get_ffmpeg_exe()
     steps = {"ref": ["-i", src, "-t", "3", "-an", "-c:v", "libx264", "-crf", "18"],
