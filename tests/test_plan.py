@@ -123,6 +123,39 @@ def test_hand_edits_switch_trim_delete_and_manual(clip, analyzed, tmp_path):
     assert_visible(diffs)
 
 
+def test_a_hand_written_follow_track_is_followed_both_ways_by_render(clip, analyzed, tmp_path):
+    """One drawn box and ``"follow": true`` in the JSON: render follows the face forward and
+    backward and hides it there (the detected tracks are deleted, so nothing else hides it)."""
+    plan = load_plan(analyzed[0])
+    src = decode(clip)
+    mid = 12
+    # the face drawn: a mid-sized one the detector saw in most frames (the large foreground
+    # face goes in and out of focus, so its own detections jump around)
+    def observed_mid(t):
+        return next((f for f in t.frames if f.index == mid and not f.interpolated), None)
+
+    truth = max((t for t in plan.tracks if observed_mid(t) and observed_mid(t).box[2] - observed_mid(t).box[0] < 100),
+                key=lambda t: sum(not f.interpolated for f in t.frames))
+    drawn = observed_mid(truth)
+    data = plan.model_dump(mode="json", exclude_none=True)
+    data["tracks"] = [{"id": 7, "decision": "anonymize", "source": "manual", "reason": "missed, followed",
+                       "keyframes": [{"index": mid, "box": list(drawn.box)}], "follow": True}]
+    edited = tmp_path / "follow.json"
+    edited.write_text(json.dumps(data))
+    out = tmp_path / "out.mp4"
+    res = run("render", clip, "--plan", edited, "-o", out, "--filter", "solid", "--color", "white")
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("followed track 7: frames "))
+    first, last = (int(v) for v in line.rsplit(" ", 1)[1].split(".."))
+    assert first < mid - 5 and last > mid + 5, line
+    got = decode(out)
+    observed = [f for f in truth.frames if not f.interpolated and first <= f.index <= last and abs(f.index - mid) >= 5]
+    assert any(f.index < mid for f in observed) and any(f.index > mid for f in observed)
+    for f in observed:  # painted over where the detector saw the face, before and after the drawn frame
+        assert region_diff(got[f.index], src[f.index], f.box) > 60, f.index
+    assert load_plan(edited).tracks[0].follow  # the file is left as written: render followed a copy
+
+
 def test_keyframes_are_interpolated_and_filled_on_load():
     frames = interpolate_keyframes([Keyframe(index=2, box=(0, 0, 10, 10)), Keyframe(index=6, box=(40, 0, 50, 10))])
     assert [f.index for f in frames] == [2, 3, 4, 5, 6]
@@ -139,6 +172,10 @@ def test_keyframes_are_interpolated_and_filled_on_load():
     ({"id": 0, "decision": "anonymize", "frames": [{"index": 1, "box": [5, 0, 2, 8]}]}, "empty"),
     ({"id": 0, "decision": "hide", "frames": [{"index": 1, "box": [0, 0, 8, 8]}]}, "decision"),
     ({"id": 0, "decision": "keep", "frames": [{"index": 2, "box": [0, 0, 8, 8]}, {"index": 1, "box": [0, 0, 8, 8]}]}, "increasing"),
+    ({"id": 0, "decision": "anonymize", "source": "manual", "follow": True,
+      "keyframes": [{"index": 0, "box": [0, 0, 8, 8]}, {"index": 3, "box": [0, 0, 8, 8]}]}, "exactly one keyframe"),
+    ({"id": 0, "decision": "anonymize", "follow": True, "keyframes": [{"index": 0, "box": [0, 0, 8, 8]}]},
+     "exactly one keyframe"),
 ])
 def test_invalid_plans_are_refused_in_one_line(track, words):
     with pytest.raises(PlanError) as err:

@@ -254,6 +254,13 @@ def test_video_job_serves_exact_frames_and_previews(client, data_dir, tmp_path):
         truth = {f["index"]: f["box"] for f in t["frames"] if not f.get("interpolated")}
         ious = [_iou(f["box"], truth[f["index"]]) for f in followed["frames"] if f["index"] in truth]
         assert len(ious) >= 6 and np.median(ious) > 0.5, ious
+        # a hand-edited plan asking to follow (``"follow": true``) is followed when uploaded
+        plan["tracks"] = [{"id": 0, "decision": "anonymize", "source": "manual", "follow": True,
+                           "keyframes": [{"index": mid["index"], "box": mid["box"]}]}]
+        r = client.put(f"/api/jobs/{job['id']}/plan", headers=H, json=plan)
+        assert r.status_code == 200, r.text
+        (put,) = r.json()["plan"]["tracks"]
+        assert "follow" not in put and put["frames"][0]["index"] < mid["index"] < put["frames"][-1]["index"]
 
 
 def _iou(a, b) -> float:
@@ -277,7 +284,7 @@ def test_exact_frames_are_in_the_plans_orientation(tmp_path, flags):
     from clips import ffmpeg
     from veil.config import VideoConfig
     from veil.io.video import decode_video
-    from veil.serve.frames import FrameSource
+    from veil.io.frame_source import FrameSource
 
     plain = tmp_path / "plain.mp4"
     rng = np.random.default_rng(0)

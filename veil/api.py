@@ -230,7 +230,7 @@ class Anonymizer:
     def render(self, src: Path | str, plan, dst: Path | str | None = None, overwrite: bool = False,
                on_frame: Callable[[int], None] | None = None) -> ItemReport:
         """Render exactly what ``plan`` says onto ``src`` (this anonymizer's filter and video
-        settings). Refuses a plan made for another file (sha256, size, frame count, frame size):
+        settings); a manual track asking to be followed (``follow: true``) is followed first. Refuses a plan made for another file (sha256, size, frame count, frame size):
         PlanError, and nothing is written."""
         from .pipeline import render_plan
 
@@ -244,6 +244,8 @@ class Anonymizer:
 
                 raise MediaNotFoundError(f"{src}: no such file")
             plan.check_matches(sha256_file(src), src.stat().st_size)
+            if any(t.follow for t in plan.tracks):
+                plan = self._follow(src, kind, plan, item)
             flt = self.pipeline.filter
             if kind == "image":
                 from .io.images import read_image, write_image
@@ -261,6 +263,21 @@ class Anonymizer:
                 item.extra.setdefault("plan_tracks", {}).setdefault(track.decision, 0)
                 item.extra["plan_tracks"][track.decision] += 1
         return item
+
+    def _follow(self, src: Path, kind: str, plan, item: ItemReport):
+        """A copy of ``plan`` whose ``follow`` tracks are followed on ``src`` with this
+        anonymizer's detector (the plan's, see :meth:`for_plan`)."""
+        from .io.frame_source import FrameSource
+        from .plan_edits import resolve_follows
+
+        plan = plan.model_copy(deep=True)
+        frames = FrameSource(src, kind, plan.input.timestamps)
+        try:
+            done = resolve_follows(plan, frames.frame, self.pipeline.detector)
+        finally:
+            frames.close()
+        item.extra["followed"] = {str(k): list(v) for k, v in done.items()}
+        return plan.validated()
 
     @classmethod
     def for_plan(cls, plan, **overrides: Any) -> "Anonymizer":

@@ -13,7 +13,10 @@ pydantic models below; ``docs/plan.schema.json`` is :func:`json_schema` exported
   A tracker track whose decision changed mid-way (an identity confirmed after a few
   frames) is split into one plan track per run, sharing ``group``.
 * Manual tracks may give ``keyframes`` only: the frames in between are filled by linear
-  interpolation when the plan is loaded (:meth:`Track.filled`).
+  interpolation when the plan is loaded (:meth:`Track.filled`). A manual track with one
+  keyframe and ``"follow": true`` asks for the face to be followed forward and backward
+  from that box; whoever has the media resolves it (``veil render``, the review app) with
+  :func:`veil.plan_edits.resolve_follows`.
 
 Floats are written with the shortest text that reads back to the same float32, so a plan
 renders bit-identically to the one-pass ``veil anonymize``.
@@ -110,9 +113,17 @@ class Track(_Model):
     group: Optional[int] = Field(None, description="tracker id: plan tracks split from one tracker track share it")
     identity: Optional[str] = None
     distance_m: Optional[float] = None
+    follow: Optional[bool] = Field(None, description="manual tracks: follow the face forward and backward from "
+                                   "the one keyframe (veil render does, with the plan's detector); cleared once "
+                                   "followed")
 
     @model_validator(mode="after")
     def _filled_and_ordered(self) -> "Track":
+        if self.follow:
+            if self.source != "manual" or len(self.keyframes) != 1:
+                raise ValueError(f"track {self.id}: follow needs a manual track with exactly one keyframe")
+            if any(f.index != self.keyframes[0].index for f in self.frames):
+                raise ValueError(f"track {self.id}: a track to follow gives its keyframe, not frames")
         if not self.frames and self.keyframes:
             self.frames = interpolate_keyframes(self.keyframes)
         idx = [f.index for f in self.frames]

@@ -69,7 +69,8 @@ def render(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Render exactly what a plan says: its anonymize tracks hidden, its keep tracks left alone."""
+    """Render exactly what a plan says: its anonymize tracks hidden, its keep tracks left alone.
+    A manual track with one keyframe and "follow": true is followed forward and backward first."""
     from ..api import Anonymizer
     from ..plan import load_plan
 
@@ -82,4 +83,6 @@ def render(
         err_console.print(f"[bold yellow]warning:[/] --filter {anon.config.render.filter} does not anonymize")
     item = anon.render(input, p, output, overwrite)
     if not quiet:
+        for tid, (first, last) in item.extra.get("followed", {}).items():
+            console.print(f"followed track {tid}: frames {first}..{last}")
         console.print(f"rendered {len(p.tracks)} track(s) of the plan -> {item.output}")

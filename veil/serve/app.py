@@ -1,7 +1,7 @@
 """The FastAPI application behind ``veil serve``: jobs, plans, exact frames and the review app.
 
 Thin: media goes through :mod:`veil.io`, analysis and rendering through
-:class:`veil.Anonymizer` in worker processes, edits through :mod:`veil.serve.edits` onto
+:class:`veil.Anonymizer` in worker processes, edits through :mod:`veil.plan_edits` onto
 :class:`veil.plan.Plan`. The OpenAPI page is at ``/docs``.
 """
 
@@ -29,8 +29,9 @@ from pydantic import BaseModel
 from .. import __version__
 from ..errors import MediaTooLargeError, UnsupportedMediaError, VeilError
 from ..plan import Plan, PlanError, dumps, parse_plan
-from .edits import Edit, apply_edit, follow
-from .frames import FrameSource, jpeg, render_preview
+from ..io.frame_source import FrameSource
+from ..plan_edits import Edit, apply_edit, follow, resolve_follows
+from .frames import jpeg, render_preview
 from .security import COOKIE, Guard, hash_token
 from .store import ACTIVE, TERMINAL, JobStore
 from .workers import Workers, analyze_job, render_job
@@ -275,6 +276,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
             new.check_matches(old.input.sha256, old.input.size)
             if new.input.frames != old.input.frames:
                 raise PlanError(f"the plan has {new.input.frames} frames, the file {old.input.frames}")
+            if any(t.follow for t in new.tracks):  # a hand-edited plan asking to follow a face
+                resolve_follows(new, _source(job_id, job, new).frame, _detector(new))
+                new = new.validated()
         except PlanError as exc:
             raise HTTPException(422, str(exc)) from None
         return _store_edit(job, dumps(new), request, "replaced the plan", None,

@@ -1,32 +1,18 @@
-"""Exact frames for the review app.
+"""Frames for the review app: JPEG encoding, and the anonymized preview.
 
-A browser's ``currentTime`` is not frame-exact, so when the player is paused the app shows
-the frame the server decodes for a frame *index* of the plan: the index's timestamp from the
-plan's table is looked up in the decoded stream (stepping forward decodes one frame; a jump
-seeks to the keyframe before it). Frames are in display orientation, as the plan's boxes.
-The anonymized preview renders the current plan onto the frame with the plan's filter,
-exactly as export will.
+Exact frames by index come from :class:`veil.io.frame_source.FrameSource`; the anonymized
+preview renders the current plan onto the frame with the plan's filter, exactly as export will.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
-from collections import OrderedDict
-from fractions import Fraction
-from pathlib import Path
-from typing import Iterator, Optional
-
-import av
 import cv2
 import numpy as np
 
 from ..errors import CorruptMediaError
 from ..plan import Plan
 
-__all__ = ["FrameSource", "jpeg"]
-
-_EPS = 1e-4
+__all__ = ["jpeg", "render_preview"]
 
 
 def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
@@ -34,104 +20,6 @@ def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     if not ok:
         raise CorruptMediaError("cannot encode the frame as JPEG")
     return buf.tobytes()
-
-
-class FrameSource:
-    """Frames of one media file by plan index (thread-safe; one decoder per file)."""
-
-    def __init__(self, media: Path, kind: str, timestamps: list[float], cache_bytes: int = 256 << 20,
-                 keep_before: int = 16):
-        self.media, self.kind, self.times = Path(media), kind, list(timestamps)
-        self.lock = threading.Lock()
-        self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.cache_bytes = cache_bytes
-        self.cache_size = 8  # frames; set from the frame size at the first decode
-        self.keep_before = keep_before  # a seek back also keeps this many frames before the target
-        self.container = None
-        self.frames: Optional[Iterator] = None
-        self.next_index: Optional[int] = None  # index the running decoder yields next
-        self.turn = None
-
-    def frame(self, index: int) -> np.ndarray:
-        if not 0 <= index < len(self.times):
-            raise IndexError(f"frame {index} is outside 0..{len(self.times) - 1}")
-        with self.lock:
-            hit = self.cache.get(index)
-            if hit is not None:
-                self.cache.move_to_end(index)
-                return hit
-            rgb = self._image() if self.kind == "image" else self._video(index)
-            self._remember(index, rgb)
-            return rgb
-
-    def _remember(self, index: int, rgb: np.ndarray) -> None:
-        self.cache_size = max(8, self.cache_bytes // max(1, rgb.nbytes))
-        self.cache[index] = rgb
-        self.cache.move_to_end(index)
-        while len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
-
-    def close(self) -> None:
-        with self.lock:
-            if self.container is not None:
-                self.container.close()
-                self.container = None
-
-    # -- internals -------------------------------------------------------------------------
-    def _image(self) -> np.ndarray:
-        from ..io.images import read_image
-
-        return read_image(self.media).rgb
-
-    def _open(self) -> None:
-        self.turn = None  # the last display orientation seen (veil.io.orientation, as the transcoder)
-        self.container = av.open(str(self.media))
-        self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
-        self.tb = Fraction(self.stream.time_base)
-
-    def _video(self, index: int) -> np.ndarray:
-        if self.container is None:
-            self._open()
-        if self.next_index != index:
-            self._seek(index)
-        for frame in self.frames:
-            i = self._index_of(frame)
-            if i is None or i < index - self.keep_before:
-                continue
-            rgb = self._upright(frame)
-            if i < index:  # decoded on the way from the keyframe: the next steps back are free
-                self._remember(i, rgb)
-                continue
-            self.next_index = i + 1
-            return rgb  # frame `index`, or the next one the stream has
-        raise IndexError(f"frame {index} could not be decoded")
-
-    def _seek(self, index: int) -> None:
-        target = self.times[index]
-        self.container.seek(max(0, int((target - 0.05) / self.tb)), stream=self.stream, backward=True, any_frame=False)
-        self.frames = self.container.decode(self.stream)
-        self.next_index = None
-
-    def _index_of(self, frame) -> Optional[int]:
-        if frame.pts is None:
-            return None
-        t = float(frame.pts * self.tb)
-        j = bisect.bisect_left(self.times, t - _EPS)
-        return j if j < len(self.times) and abs(self.times[j] - t) < 0.5 / max(1.0, self._fps()) else None
-
-    def _fps(self) -> float:
-        if len(self.times) < 2:
-            return 30.0
-        return (len(self.times) - 1) / max(1e-6, self.times[-1] - self.times[0])
-
-    def _upright(self, frame) -> np.ndarray:
-        """Display orientation (the plan's): the frame's display matrix, else the last one seen,
-        else the stream's rotate tag -- the rule :mod:`veil.io.video` applies before analysis."""
-        from ..io.orientation import frame_orientation
-
-        self.turn = frame_orientation(frame, self.stream.metadata, self.turn)
-        return np.ascontiguousarray(self.turn.apply(frame.to_ndarray(format="rgb24")))
 
 
 def render_preview(rgb: np.ndarray, plan: Plan, index: int, flt) -> np.ndarray:

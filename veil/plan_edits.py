@@ -1,4 +1,10 @@
-"""Reviewer edits of a plan, one operation at a time, each checked before it is stored.
+"""Edits of a redaction plan, one operation at a time, each checked before it is stored.
+
+They live beside :mod:`veil.plan` (not in :mod:`veil.serve`) because the review app and the
+command line both edit plans: the app posts an :class:`Edit`, a person editing the JSON by
+hand writes a manual track with ``"follow": true`` and ``veil render`` resolves it with
+:func:`resolve_follows`. Following needs the media and a detector, so it happens where they
+are (render, the app), and the plan that asks for it stays a plain file a person can write.
 
 Operations (``op``): ``decision`` (anonymize <-> keep, with a reason), ``trim`` (first/last
 frame), ``delete``, ``merge`` (tracks of one person), ``add`` (a missed face: ``static``
@@ -14,10 +20,10 @@ from typing import Any, Literal, Optional
 import numpy as np
 from pydantic import BaseModel, Field
 
-from ..boxes import box_iou
-from ..plan import Box, FrameBox, Plan, PlanError, f32
+from .boxes import box_iou
+from .plan import Box, FrameBox, Plan, PlanError, f32
 
-__all__ = ["Edit", "apply_edit", "follow"]
+__all__ = ["Edit", "apply_edit", "follow", "resolve_follows"]
 
 
 class Edit(BaseModel):
@@ -112,3 +118,18 @@ def follow(frame_at, n_frames: int, detector, index: int, box: Box, reach: int =
             j += step
     return [out[i] for i in sorted(out)]
 
+
+
+def resolve_follows(plan: Plan, frame_at, detector) -> dict[int, tuple[int, int]]:
+    """Follow every manual track that asks for it (``follow: true``, one keyframe), in place:
+    its frames become the followed ones and the request is cleared. ``frame_at(index)`` gives
+    a frame in display orientation (:class:`veil.io.frame_source.FrameSource`). Returns
+    track id -> (first, last) frame followed."""
+    done = {}
+    for t in plan.tracks:
+        if t.follow:
+            kf = t.keyframes[0]
+            t.frames = follow(frame_at, plan.input.frames, detector, kf.index, kf.box)
+            t.follow = None
+            done[t.id] = (t.first, t.last)
+    return done
