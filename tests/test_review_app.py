@@ -1,7 +1,8 @@
 """The review app in a real browser (Playwright for Python driving Debian's Chromium, never a
 downloaded browser) against a real ``veil serve`` process on 127.0.0.1: upload a real clip,
 wait for the analysis, keep one face, add a missed face by drawing keyframes, export, and
-check the exported frames. Bad input through the app shows an error and changes nothing."""
+check the exported frames; the same for a photo. Bad input through the app shows an error and
+changes nothing."""
 
 from __future__ import annotations
 
@@ -202,3 +203,54 @@ def test_review_keep_add_missed_face_export(browser, data_dir, tmp_path):
     ref = decode(onepass)
     same = [region_diff(got[f["index"]], ref[f["index"]], f["box"]) for t in untouched for f in t["frames"]]
     assert len(same) > 100 and float(np.median(same)) < 1.5, sorted(same)[-10:]
+
+
+def test_review_image_keep_add_export(browser, astronaut, tmp_path):
+    """An image job in the browser: keep the face, draw a missed box, export, check the pixels."""
+    from PIL import Image
+
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(astronaut).save(photo, quality=95)
+    src = np.asarray(Image.open(photo).convert("RGB"))
+    drawn = (300, 300, 400, 400)  # on the suit, where no face is
+    with veil_server(tmp_path / "data") as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.fill("#reviewer", "ana")
+        page.dispatch_event("#reviewer", "change")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_selector("#tracks .track", timeout=T)
+        frame_shown(page, 0)
+        api = f"{url}/api/jobs/{page.evaluate('S.job.id')}"
+        before = get_json(f"{api}/plan")
+        assert before["input"]["kind"] == "image"
+        face = max(before["tracks"], key=lambda t: t["frames"][0]["score"])
+        page.click(f'.track[data-id="{face["id"]}"] .toggle')
+        page.fill("#reason", "consent on file")
+        page.click("#reason-ok")
+        page.wait_for_selector(f'.track.keep[data-id="{face["id"]}"]', timeout=T)
+        page.click("#timecode")
+        page.keyboard.press("d")
+        draw(page, drawn, (before["input"]["width"], before["input"]["height"]))
+        page.click("#add-apply")
+        page.wait_for_selector(".track.manual", timeout=T)
+        page.click("#reviewed")  # an image's one frame has been seen
+        page.wait_for_selector("#export:not([disabled])", timeout=T)
+        page.click("#export")
+        page.wait_for_selector("#download:not([hidden])", timeout=T)
+        out = tmp_path / "exported.jpg"
+        out.write_bytes(get_bytes(f"{api}/output"))
+        plan = get_json(f"{api}/plan")
+        assert errors == []
+
+    tracks = {t["id"]: t for t in plan["tracks"]}
+    assert tracks[face["id"]]["decision"] == "keep" and tracks[face["id"]]["reason"] == "consent on file"
+    (manual,) = [t for t in plan["tracks"] if t["source"] == "manual"]
+    box = manual["frames"][0]["box"]
+    assert max(abs(a - b) for a, b in zip(box, drawn)) < 6  # the box where it was drawn
+    got = np.asarray(Image.open(out).convert("RGB"))
+    assert got.shape == src.shape
+    assert region_diff(got, src, face["frames"][0]["box"]) < 3  # the kept face: JPEG re-encoding only
+    assert region_diff(got, src, drawn) > 5  # the drawn region is hidden
