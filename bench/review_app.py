@@ -5,9 +5,10 @@ The clip is uploaded and analysed first (not timed). Then a fresh page opens the
 "first frame" is the time from navigation start to the exact frame 0 shown. "Step" is the
 time from the request of the next frame's exact image to its display, for +1 frame (the
 server decodes one frame forward), -1 frame (a seek back to the keyframe and a decode
-forward) and +1 s. Target: <= 150 ms per step.
+forward) and +1 s. Target: <= 150 ms per step. The server's read-ahead (``veil serve
+--prefetch``) is compared on the same job, settings alternating (the clip is analysed once).
 
-    python bench/review_app.py --clip video/pedestrians_1080p.mp4 --steps 30
+    python bench/review_app.py --clip video/pedestrians_1080p.mp4 --steps 30 --prefetch 0 4 --rounds 2
 """
 
 from __future__ import annotations
@@ -40,19 +41,10 @@ def stats(ms: list[float]) -> str:
     return f"median {statistics.median(ms):.0f} ms, p90 {ms[int(0.9 * (len(ms) - 1))]:.0f} ms, max {ms[-1]:.0f} ms (n={len(ms)})"
 
 
-def main() -> None:
-    from playwright.sync_api import sync_playwright
-
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--clip", default="video/pedestrians_1080p.mp4")
-    ap.add_argument("--steps", type=int, default=30)
-    args = ap.parse_args()
-    src = Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data")) / args.clip
-    with tempfile.TemporaryDirectory() as tmp, veil_server(Path(tmp) / "data") as url, sync_playwright() as p:
-        job = upload(url, src)
-        while get_json(f"{url}/api/jobs/{job}")["status"] not in ("review", "failed"):
-            time.sleep(1)
-        browser = launch_chromium(p)
+def measure(p, url: str, job: str, steps: int) -> tuple[float, dict[str, list[float]], tuple[int, int]]:
+    """One fresh browser page on the job: time to first frame, and the step times."""
+    browser = launch_chromium(p)
+    try:
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{url}/#job={job}")
         page.wait_for_function("window.veilTiming.first !== undefined", timeout=120_000)
@@ -61,7 +53,7 @@ def main() -> None:
         runs = {}
         for name, key, sign in (("+1 frame", "ArrowRight", 1), ("-1 frame", "ArrowLeft", -1), ("+1 s", "Shift+ArrowRight", 0)):
             before = page.evaluate("window.veilTiming.frames.length")
-            n = args.steps if sign else 3
+            n = steps if sign else 3
             for _ in range(n):
                 want = page.evaluate("S.index") + sign if sign else None
                 page.keyboard.press(key)
@@ -70,11 +62,42 @@ def main() -> None:
                 else:
                     page.wait_for_function("document.querySelector('#frame').dataset.index === String(S.index)")
             runs[name] = page.evaluate(f"window.veilTiming.frames.slice({before})")
-        w, h = page.evaluate("[S.plan.input.width, S.plan.input.height]")
+        return first, runs, tuple(page.evaluate("[S.plan.input.width, S.plan.input.height]"))
+    finally:
         browser.close()
-    print(f"{args.clip} ({w}x{h}): time to first frame {first:.0f} ms (navigation start -> exact frame 0 shown)")
-    for name, ms in runs.items():
-        print(f"step {name}: {stats(ms)}")
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clip", default="video/pedestrians_1080p.mp4")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--prefetch", type=int, nargs="+", default=[0, 4],
+                    help="`veil serve --prefetch` settings compared on the same job, in turn")
+    ap.add_argument("--rounds", type=int, default=2, help="each setting measured this many times, alternating")
+    args = ap.parse_args()
+    src = Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data")) / args.clip
+    results: dict[int, dict[str, list[float]]] = {k: {} for k in args.prefetch}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        data = Path(tmp) / "data"
+        with veil_server(data) as url:  # analysed once; a restarted server keeps the job in review
+            job = upload(url, src)
+            while get_json(f"{url}/api/jobs/{job}")["status"] not in ("review", "failed"):
+                time.sleep(1)
+        for _ in range(args.rounds):
+            for k in args.prefetch:
+                with veil_server(data, "--prefetch", str(k)) as url:
+                    first, runs, (w, h) = measure(p, url, job, args.steps)
+                results[k].setdefault("first", []).append(first)
+                for name, ms in runs.items():
+                    results[k].setdefault(name, []).extend(ms)
+    print(f"{args.clip} ({w}x{h}), {args.rounds} round(s), load average now {os.getloadavg()[0]:.1f}")
+    for k, res in results.items():
+        print(f"--prefetch {k}: time to first frame "
+              f"{', '.join(f'{v:.0f}' for v in res.pop('first'))} ms (navigation start -> exact frame 0 shown)")
+        for name, ms in res.items():
+            print(f"  step {name}: {stats(ms)}")
 
 
 if __name__ == "__main__":

@@ -25,14 +25,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def veil_server(data_dir: Path):
-    """The server's base URL; the process (started here, stopped here by its pid) ends after."""
+def veil_server(data_dir: Path, *args: str):
+    """The server's base URL; the process (started here, stopped here by its pid) ends after.
+    ``args`` go to ``veil serve``."""
     port = free_port()
     env = {**os.environ, "VEIL_HOME": str(data_dir)}
     env.pop("VEIL_SERVE_TOKEN", None)
     data_dir.mkdir(parents=True, exist_ok=True)
     log = (data_dir / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "veil", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+    proc = subprocess.Popen([sys.executable, "-m", "veil", "serve", "--port", str(port), "--data-dir", str(data_dir), *args],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -25,6 +25,7 @@ def serve(
     max_upload_mb: int = typer.Option(4096, help="Largest upload accepted, MB."),
     workers: int = typer.Option(1, help="Worker processes for analysis and export."),
     preset: PresetName = typer.Option("balanced", help="Settings preset for analyses."),
+    prefetch: int = typer.Option(4, min=0, max=64, help="Frames decoded ahead after each frame the player asks for (0: off)."),
 ) -> None:
     """Serve the review app: upload, analyse, review and correct the plan, export."""
     try:
@@ -40,7 +41,7 @@ def serve(
             raise ConfigError(f"binding to {host} needs an access token: set VEIL_SERVE_TOKEN to a random string "
                               "of 16+ characters (only its hash is kept)")
     settings = ServeSettings(data_dir=data_dir or default_data_dir(), roots=list(root or []),
-                             max_upload_mb=max_upload_mb, workers=workers, preset=_value(preset),
+                             max_upload_mb=max_upload_mb, workers=workers, preset=_value(preset), prefetch=prefetch,
                              token_sha256=hash_token(token) if token else None)
     logging.getLogger("veil.serve").setLevel(logging.INFO)
     console.print(f"veil serve: http://{host}:{port}/  (API docs at /docs; data in {settings.data_dir})")

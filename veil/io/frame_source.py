@@ -25,10 +25,17 @@ _EPS = 1e-4
 
 
 class FrameSource:
-    """Frames of one media file by plan index (thread-safe; one decoder per file)."""
+    """Frames of one media file by plan index (thread-safe; one decoder per file).
+
+    With ``prefetch`` > 0, each request moves a target ``prefetch`` frames past it, and one
+    background thread decodes up to that target into the cache while the caller encodes and
+    sends this frame, so a reviewer stepping forward finds the next frame decoded. It only
+    continues the running decoder (never seeks) and takes the decoder's lock one frame at a
+    time, so a request waits for at most one frame; a hit in the cache waits for nothing.
+    """
 
     def __init__(self, media: Path, kind: str, timestamps: list[float], cache_bytes: int = 256 << 20,
-                 keep_before: int = 16):
+                 keep_before: int = 16, prefetch: int = 0):
         self.media, self.kind, self.times = Path(media), kind, list(timestamps)
         self.lock = threading.Lock()
         self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -39,25 +46,70 @@ class FrameSource:
         self.frames: Optional[Iterator] = None
         self.next_index: Optional[int] = None  # index the running decoder yields next
         self.turn = None
+        self.prefetch = prefetch if kind == "video" else 0
+        self.cache_lock = threading.Lock()  # the cache and the prefetch target (taken after ``lock``)
+        self.ahead_to = -1  # the prefetch decodes up to this index
+        self.prefetching = False
 
     def frame(self, index: int) -> np.ndarray:
         if not 0 <= index < len(self.times):
             raise IndexError(f"frame {index} is outside 0..{len(self.times) - 1}")
-        with self.lock:
-            hit = self.cache.get(index)
-            if hit is not None:
+        rgb = self._cached(index)
+        if rgb is None:
+            with self.lock:
+                rgb = self._cached(index)  # the prefetch may have decoded it meanwhile
+                if rgb is None:
+                    rgb = self._image() if self.kind == "image" else self._video(index)
+                    self._remember(index, rgb)
+        if self.prefetch:
+            self._start_prefetch(index)
+        return rgb
+
+    def _cached(self, index: int) -> Optional[np.ndarray]:
+        with self.cache_lock:
+            rgb = self.cache.get(index)
+            if rgb is not None:
                 self.cache.move_to_end(index)
-                return hit
-            rgb = self._image() if self.kind == "image" else self._video(index)
-            self._remember(index, rgb)
             return rgb
 
+    def _start_prefetch(self, index: int) -> None:
+        with self.cache_lock:
+            self.ahead_to = min(len(self.times) - 1, index + self.prefetch)
+            if self.prefetching:  # the running thread reads the new target
+                return
+            self.prefetching = True
+        threading.Thread(target=self._prefetch, name="veil-prefetch", daemon=True).start()
+
+    def _prefetch(self) -> None:
+        while self._prefetch_one():
+            pass
+
+    def _prefetch_one(self) -> bool:
+        """Decode the running decoder's next frame if it is before the target."""
+        with self.lock:
+            with self.cache_lock:  # the decision to stop and the flag change together
+                j = self.next_index
+                if (j is None or j > self.ahead_to or self.container is None
+                        or all(k in self.cache for k in range(j, self.ahead_to + 1))):
+                    self.prefetching = False
+                    return False
+            try:
+                rgb = self._video(j)
+            except Exception:  # noqa: BLE001 -- a request for this frame seeks again and raises it
+                self.next_index = None
+                with self.cache_lock:
+                    self.prefetching = False
+                return False
+            self._remember(j, rgb)
+            return True
+
     def _remember(self, index: int, rgb: np.ndarray) -> None:
-        self.cache_size = max(8, self.cache_bytes // max(1, rgb.nbytes))
-        self.cache[index] = rgb
-        self.cache.move_to_end(index)
-        while len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
+        with self.cache_lock:
+            self.cache_size = max(8, self.cache_bytes // max(1, rgb.nbytes))
+            self.cache[index] = rgb
+            self.cache.move_to_end(index)
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
 
     def close(self) -> None:
         with self.lock:

@@ -54,6 +54,7 @@ class ServeSettings:
     workers: int = 1
     preset: str = "balanced"
     sse_interval_s: float = 0.25
+    prefetch: int = 4  # frames the player's decoder reads ahead after each request (0: off)
 
 
 class PathIn(BaseModel):
@@ -395,7 +396,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
             key = (job_id, role)
             src = sources.get(key)
             if src is None or src.times != plan.input.timestamps:
-                src = FrameSource(Path(job["media"]), job["kind"], plan.input.timestamps)
+                src = FrameSource(Path(job["media"]), job["kind"], plan.input.timestamps,
+                                  prefetch=settings.prefetch if role == "player" else 0)
                 sources[key] = src
             sources.move_to_end(key)
             while len(sources) > 8:
