@@ -41,7 +41,7 @@ def stats(ms: list[float]) -> str:
     return f"median {statistics.median(ms):.0f} ms, p90 {ms[int(0.9 * (len(ms) - 1))]:.0f} ms, max {ms[-1]:.0f} ms (n={len(ms)})"
 
 
-def measure(p, url: str, job: str, steps: int) -> tuple[float, dict[str, list[float]], tuple[int, int]]:
+def measure(p, url: str, job: str, steps: int, settle: bool) -> tuple[float, dict[str, list[float]], tuple[int, int]]:
     """One fresh browser page on the job: time to first frame, and the step times."""
     browser = launch_chromium(p)
     try:
@@ -49,6 +49,10 @@ def measure(p, url: str, job: str, steps: int) -> tuple[float, dict[str, list[fl
         page.goto(f"{url}/#job={job}")
         page.wait_for_function("window.veilTiming.first !== undefined", timeout=120_000)
         first = page.evaluate("window.veilTiming.first")
+        if settle:  # the visible thumbnails (a decode + crop per track) load after the first frame
+            page.wait_for_function("[...document.querySelectorAll('#tracks .track img')].every((i) => i.complete "
+                                   "|| i.getBoundingClientRect().top > innerHeight)",
+                                   timeout=300_000)
         page.click("#timecode")
         runs = {}
         for name, key, sign in (("+1 frame", "ArrowRight", 1), ("-1 frame", "ArrowLeft", -1), ("+1 s", "Shift+ArrowRight", 0)):
@@ -76,6 +80,8 @@ def main() -> None:
     ap.add_argument("--prefetch", type=int, nargs="+", default=[0, 4],
                     help="`veil serve --prefetch` settings compared on the same job, in turn")
     ap.add_argument("--rounds", type=int, default=2, help="each setting measured this many times, alternating")
+    ap.add_argument("--settle", action="store_true",
+                    help="step only once every track's thumbnail has loaded (else steps compete with them)")
     args = ap.parse_args()
     src = Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data")) / args.clip
     results: dict[int, dict[str, list[float]]] = {k: {} for k in args.prefetch}
@@ -88,11 +94,11 @@ def main() -> None:
         for _ in range(args.rounds):
             for k in args.prefetch:
                 with veil_server(data, "--prefetch", str(k)) as url:
-                    first, runs, (w, h) = measure(p, url, job, args.steps)
+                    first, runs, (w, h) = measure(p, url, job, args.steps, args.settle)
                 results[k].setdefault("first", []).append(first)
                 for name, ms in runs.items():
                     results[k].setdefault(name, []).extend(ms)
-    print(f"{args.clip} ({w}x{h}), {args.rounds} round(s), load average now {os.getloadavg()[0]:.1f}")
+    print(f"{args.clip} ({w}x{h}), {args.rounds} round(s){', after the thumbnails' if args.settle else ''}, load average now {os.getloadavg()[0]:.1f}")
     for k, res in results.items():
         print(f"--prefetch {k}: time to first frame "
               f"{', '.join(f'{v:.0f}' for v in res.pop('first'))} ms (navigation start -> exact frame 0 shown)")
