@@ -25,7 +25,7 @@ def serve(
     max_upload_mb: int = typer.Option(4096, help="Largest upload accepted, MB."),
     workers: int = typer.Option(1, help="Worker processes for analysis and export."),
     preset: PresetName = typer.Option("balanced", help="Settings preset for analyses."),
-    prefetch: int = typer.Option(4, min=0, max=64, help="Frames decoded ahead after each frame the player asks for (0: off)."),
+    prefetch: int = typer.Option(0, min=0, max=64, help="Frames decoded ahead after each frame the player asks for (0: off)."),
 ) -> None:
     """Serve the review app: upload, analyse, review and correct the plan, export."""
     try:

@@ -54,7 +54,7 @@ class ServeSettings:
     workers: int = 1
     preset: str = "balanced"
     sse_interval_s: float = 0.25
-    prefetch: int = 4  # frames the player's decoder reads ahead after each request (0: off)
+    prefetch: int = 0  # frames the player's decoder reads ahead after each request (0: off; benchmarks §10)
 
 
 class PathIn(BaseModel):
