@@ -54,18 +54,25 @@ def frame_shown(page, i: int) -> None:
     page.wait_for_function(f"document.querySelector('#frame').dataset.index === '{i}'", timeout=T)
 
 
+def upload_and_open(browser, url: str, media: Path):
+    """A fresh page as reviewer "ana", ``media`` uploaded, its analysis done and frame 0 shown;
+    and the list the page's script errors go to."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.fill("#reviewer", "ana")
+    page.dispatch_event("#reviewer", "change")
+    page.set_input_files("#file", str(media))
+    page.wait_for_selector("#tracks .track", timeout=T)
+    frame_shown(page, 0)
+    return page, errors
+
+
 def test_review_keep_add_missed_face_export(browser, data_dir, tmp_path):
     clip = cut(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", tmp_path / "clip.mp4", start=0.0, frames=48)
     with veil_server(tmp_path / "data") as url:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.fill("#reviewer", "ana")
-        page.dispatch_event("#reviewer", "change")
-        page.set_input_files("#file", str(clip))
-        page.wait_for_selector("#tracks .track", timeout=T)
-        frame_shown(page, 0)
+        page, errors = upload_and_open(browser, url, clip)
         job_id = page.evaluate("S.job.id")
         api = f"{url}/api/jobs/{job_id}"
         before = get_json(f"{api}/plan")
@@ -214,15 +221,7 @@ def test_review_image_keep_add_export(browser, astronaut, tmp_path):
     src = np.asarray(Image.open(photo).convert("RGB"))
     drawn = (300, 300, 400, 400)  # on the suit, where no face is
     with veil_server(tmp_path / "data") as url:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.fill("#reviewer", "ana")
-        page.dispatch_event("#reviewer", "change")
-        page.set_input_files("#file", str(photo))
-        page.wait_for_selector("#tracks .track", timeout=T)
-        frame_shown(page, 0)
+        page, errors = upload_and_open(browser, url, photo)
         api = f"{url}/api/jobs/{page.evaluate('S.job.id')}"
         before = get_json(f"{api}/plan")
         assert before["input"]["kind"] == "image"
