@@ -40,15 +40,15 @@ import os
 import secrets
 import sqlite3
 import stat
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..dirs import data_dir
 from ..errors import ConfigError, InputError
 
-__all__ = ["Gallery", "Person", "GalleryError", "GalleryKeyError", "default_data_dir", "KEY_ENV",
+__all__ = ["Gallery", "Person", "GalleryError", "GalleryKeyError", "KEY_ENV",
            "default_gallery_path", "default_key_path"]
 
 KEY_ENV = "VEIL_GALLERY_KEY"
@@ -68,19 +68,8 @@ class GalleryKeyError(GalleryError):
     """No key, or the wrong key, for an encrypted gallery."""
 
 
-def default_data_dir() -> Path:
-    """``$VEIL_HOME``, else the platform's per-user data directory + ``/veil``."""
-    if os.environ.get("VEIL_HOME"):
-        return Path(os.environ["VEIL_HOME"])
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "veil"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "veil"
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "veil"
-
-
 def default_gallery_path() -> Path:
-    return default_data_dir() / "gallery.sqlite"
+    return data_dir() / "gallery.sqlite"
 
 
 def default_key_path(gallery: Path | None = None) -> Path:

@@ -12,6 +12,6 @@ __all__ = ["ServeSettings", "create_app", "default_data_dir"]
 
 def default_data_dir():
     """``$VEIL_HOME/serve``, else the per-user data directory's ``serve`` folder."""
-    from ..identify.gallery import default_data_dir as veil_data_dir
+    from ..dirs import data_dir
 
-    return veil_data_dir() / "serve"
+    return data_dir() / "serve"
