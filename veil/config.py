@@ -11,13 +11,22 @@ Presets are named instances (see :data:`PRESETS`); the numbers behind each choic
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
-__all__ = ["Config", "DetectConfig", "TrackConfig", "RenderConfig", "VideoConfig", "ImageConfig", "DepthConfig", "IdentifyConfig", "PRESETS", "preset"]
+__all__ = ["DEVICES", "SHAPES", "MASK_SCALE", "Config", "DetectConfig", "TrackConfig", "RenderConfig", "VideoConfig", "ImageConfig", "DepthConfig", "IdentifyConfig", "PRESETS", "preset"]
+
+
+#: execution providers (``--device``) and mask shapes (``--shape``): the CLI's choices are read from these
+Device = Literal["auto", "cpu", "cuda", "tensorrt", "openvino"]
+Shape = Literal["ellipse", "box"]
+DEVICES: tuple[str, ...] = get_args(Device)
+SHAPES: tuple[str, ...] = get_args(Shape)
+#: mask size relative to the (head) box: the default of ``RenderConfig.mask_scale`` and of the renderers
+MASK_SCALE = 1.5
 
 
 class _Frozen(BaseModel):
@@ -30,7 +39,7 @@ class DetectConfig(_Frozen):
     detector: str = Field("centerface", description="detector name, see `veil.detect.DETECTOR_NAMES`: centerface, yunet, "
                           "or yunet+centerface (YuNet-n at max_side plus CenterFace at half of it, merged)")
     model_path: Optional[Path] = Field(None, description="user-supplied ONNX file for detectors that need one")
-    device: Literal["auto", "cpu", "cuda", "tensorrt", "openvino"] = "auto"
+    device: Device = "auto"
     threshold: float = Field(0.2, ge=0.0, le=1.0, description="operating score threshold")
     max_side: int = Field(1280, ge=0, description="detection resolution: long side in pixels, 0 = native")
     tile: bool = Field(False, description="also detect on overlapping full-resolution tiles (small faces)")
@@ -88,8 +97,8 @@ class RenderConfig(_Frozen):
     """How faces are hidden."""
 
     filter: str = Field("blur", description="filter name, see `veil.render.FILTERS`")
-    shape: Literal["ellipse", "box"] = "ellipse"
-    mask_scale: float = Field(1.5, ge=1.0, le=3.0, description="mask size relative to the (head) box")
+    shape: Shape = "ellipse"
+    mask_scale: float = Field(MASK_SCALE, ge=1.0, le=3.0, description="mask size relative to the (head) box")
     head: bool = Field(True, description="grow face boxes to head boxes: hair above, back of the head when turned")
     feather: float = Field(0.0, ge=0.0, le=0.5, description="soft edge width as a fraction of the mask size")
     strength: float = Field(1.0, gt=0.0, le=10.0, description="filter strength relative to the default (1.0); "

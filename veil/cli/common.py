@@ -7,10 +7,11 @@ import enum
 import functools
 import importlib
 import signal
+from typing import TYPE_CHECKING
 
 import typer
 
-from ..config import PRESETS
+from ..config import DEVICES, PRESETS, SHAPES
 from ..detect import DETECTOR_NAMES
 from ..errors import ConfigError, VeilError
 from ..io.interrupts import exit_status, signal_label
@@ -18,8 +19,8 @@ from ..render import FILTERS
 from .progress import err_console
 from .safe_text import printable
 
-__all__ = ["STRENGTH_HELP", "ALLOW_WEAK_HELP", "PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName",
-           "AudioChoice", "build", "flag_for", "warn_not_hiding", "one_line_errors",
+__all__ = ["PresetName", "FilterName", "DetectorName", "DeviceName", "ShapeName",
+           "AudioChoice", "build", "given_settings", "with_flag_errors", "flag_for", "warn_not_hiding", "one_line_errors",
            "one_line_errors_unrecorded", "parse_rotations", "parse_scales"]
 
 
@@ -28,35 +29,45 @@ def _choices(name: str, values) -> type[enum.Enum]:
     return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
-PresetName = _choices("PresetName", PRESETS)
-FilterName = _choices("FilterName", FILTERS)
-DetectorName = _choices("DetectorName", DETECTOR_NAMES)
-DeviceName = _choices("DeviceName", ["auto", "cpu", "cuda", "tensorrt", "openvino"])
-ShapeName = _choices("ShapeName", ["ellipse", "box"])
-AudioChoice = _choices("AudioChoice", ["keep", "drop"])
-
-
-#: ``--strength`` / ``--allow-weak`` help, the floors read from the filters (docs/benchmarks.md 3.1)
-STRENGTH_HELP = ("Blur/pixelate strength relative to the default (default 1.0); below the filter's measured floor ("
-                 + ", ".join(f"{n} {c.min_strength:g}" for n, c in FILTERS.items() if getattr(c, "min_strength", 0))
-                 + ") refused without --allow-weak.")
-ALLOW_WEAK_HELP = "Accept a --strength below the filter's floor (faces may stay recognisable), with a warning."
+if TYPE_CHECKING:  # generated at run time, which a type checker cannot follow: their members are str
+    PresetName = FilterName = DetectorName = DeviceName = ShapeName = AudioChoice = str
+else:
+    PresetName = _choices("PresetName", PRESETS)
+    FilterName = _choices("FilterName", FILTERS)
+    DetectorName = _choices("DetectorName", DETECTOR_NAMES)
+    DeviceName = _choices("DeviceName", DEVICES)
+    ShapeName = _choices("ShapeName", SHAPES)
+    AudioChoice = _choices("AudioChoice", ["keep", "drop"])
 
 
 def _value(choice):
     return choice.value if isinstance(choice, enum.Enum) else choice
 
 
-#: config fields whose flag is not ``--field-name``
-_FLAGS = {"copy_audio": "--audio", "head": "--head/--face-only", "keep_metadata": "--keep-metadata/--strip-metadata",
-          "low_light": "--low-light/--no-low-light", "tile": "--tile/--no-tile", "flip": "--flip/--no-flip",
-          "tracking": "--track/--no-track"}
-
-
 def flag_for(setting: str) -> str:
-    """The command-line flag of a config setting: ``render.color`` -> ``--color``."""
+    """The command-line flag of a config setting: ``render.color`` -> ``--color``.
+
+    Read from the running command's own option (``image.max_memory_mb`` -> ``--max-image-mb``,
+    ``video.copy_audio`` -> ``--audio``, ``render.head`` -> ``--head/--face-only``): command
+    parameters are named after the setting they fill (see :mod:`veil.cli.options`). Outside a
+    command, the setting's name as a flag.
+    """
     field = setting.rsplit(".", 1)[-1]
-    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+    ctx = _current_context()
+    for param in getattr(getattr(ctx, "command", None), "params", []):
+        if param.name == field and getattr(param, "opts", None):
+            longs = [o for o in param.opts if o.startswith("--")] or list(param.opts)
+            return "/".join(longs[:1] + [o for o in param.secondary_opts if o.startswith("--")][:1])
+    return "--" + field.replace("_", "-")
+
+
+def given_settings(overrides: dict) -> dict:
+    """The settings the user gave (None = not given), choices as their values; ``--audio keep``
+    is ``copy_audio=True``."""
+    given = {k: _value(v) for k, v in overrides.items() if v is not None}
+    if isinstance(given.get("copy_audio"), str):
+        given["copy_audio"] = given["copy_audio"] == "keep"
+    return given
 
 
 def build(preset, **overrides):
@@ -67,11 +78,16 @@ def build(preset, **overrides):
     """
     from ..api import Anonymizer
 
-    given = {k: _value(v) for k, v in overrides.items() if v is not None}
+    given = given_settings(overrides)
     if given.get("spare") or given.get("only") or given.get("spare_enrolled"):
         purge_expired(given.get("gallery"), given.get("key_file"))
+    return with_flag_errors(lambda: Anonymizer(preset=_value(preset), **given), given)
+
+
+def with_flag_errors(make, given: dict):
+    """``make()``, its :class:`ConfigError` about a setting the user gave reworded to name the flag."""
     try:
-        return Anonymizer(preset=_value(preset), **given)
+        return make()
     except ConfigError as exc:
         setting = getattr(exc, "setting", None)
         if setting is not None and "." not in setting:  # a rule across a section's fields: its text names the flags

@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from .common import PresetName, ShapeName, build, one_line_errors
+from . import options as opt
+from .common import build, one_line_errors
 from .progress import console
 
 eval_app = typer.Typer(help="Evaluate detection and anonymization against ground truth.", no_args_is_help=True)
@@ -19,13 +20,13 @@ eval_app = typer.Typer(help="Evaluate detection and anonymization against ground
 def video(
     clip: Path = typer.Argument(..., help="A video file."),
     boxes: Path = typer.Option(..., "--boxes", help="True face box per frame, OTB style 'x,y,w,h' lines."),
-    preset: PresetName = typer.Option("balanced", help="Settings preset."),
-    track: Optional[bool] = typer.Option(None, "--track/--no-track", help="Tracking and gap filling (default on)."),
-    detect_every: Optional[int] = typer.Option(None, help="Run the detector every k-th frame."),
-    threshold: Optional[float] = typer.Option(None),
-    max_side: Optional[int] = typer.Option(None),
-    mask_scale: Optional[float] = typer.Option(None, help="Mask size relative to the face box."),
-    shape: Optional[ShapeName] = typer.Option(None, help="Mask shape."),
+    preset: opt.Preset = "balanced",
+    tracking: opt.Tracking = None,
+    detect_every: opt.DetectEvery = None,
+    threshold: opt.Threshold = None,
+    max_side: opt.MaxSide = None,
+    mask_scale: opt.MaskScale = None,
+    shape: opt.Shape = None,
     min_cover: float = typer.Option(0.8, help="A face-frame leaks when less than this fraction of its box is masked."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON."),
 ) -> None:
@@ -35,7 +36,7 @@ def video(
 
     truth = read_boxes(boxes)
     info = probe_video(clip)
-    anon = build(preset, tracking=track, detect_every=detect_every, threshold=threshold, max_side=max_side,
+    anon = build(preset, tracking=tracking, detect_every=detect_every, threshold=threshold, max_side=max_side,
                  mask_scale=mask_scale, shape=shape)
     fps = float(info.fps) if info.fps else None
     faces = [r.faces for r in anon.pipeline.run(read_frames(clip), fps)]

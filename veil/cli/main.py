@@ -18,8 +18,8 @@ from ..audit.outputs import record_outputs, watch
 from ..config import PRESETS
 from ..io.interrupts import terminate_as_interrupt
 from ..render import FILTERS
-from .common import (ALLOW_WEAK_HELP, STRENGTH_HELP, AudioChoice, DetectorName, DeviceName, FilterName, PresetName, ShapeName,
-                     build, one_line_errors, parse_rotations, parse_scales, warn_not_hiding)
+from . import options as opt
+from .common import build, one_line_errors, parse_rotations, parse_scales, warn_not_hiding
 from .audit_cmd import audit_app, verify_output
 from .compliance_cmd import compliance_app
 from .data_cmd import data_app
@@ -66,13 +66,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
                                        help="Print veil's version and exit.")) -> None:
     """Privacy-by-design face anonymization for images and videos."""
 
-_DETECT = "Detection"
-_RENDER = "Filter"
-_TRACK = "Video tracking"
-_VIDEO = "Video"
-_OUTPUT = "Output"
-_DEPTH = "Distance"
-
 
 @app.command()
 @one_line_errors
@@ -83,72 +76,63 @@ def anonymize(
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output file or folder (default NAME_anonymized next to each input); "
                                                "with several inputs, a folder that receives each by name."),
-    preset: PresetName = typer.Option("balanced", help="Settings preset."),
-    filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", rich_help_panel=_RENDER,
-                                         help="How faces are hidden (default blur). 'none'/'debug' do NOT anonymize."),
-    color: Optional[str] = typer.Option(None, help="Colour for --filter solid/image, e.g. '#ff00ff'.", rich_help_panel=_RENDER),
-    image: Optional[Path] = typer.Option(None, help="Replacement image for --filter image (PNG with alpha).", rich_help_panel=_RENDER),
-    shape: Optional[ShapeName] = typer.Option(None, rich_help_panel=_RENDER, help="Mask shape."),
-    mask_scale: Optional[float] = typer.Option(None, help="Mask size relative to the head box (default 1.5).", rich_help_panel=_RENDER),
-    head: Optional[bool] = typer.Option(None, "--head/--face-only", rich_help_panel=_RENDER,
-                                        help="Grow masks over the head: hair, and the back of turned heads (default on)."),
-    feather: Optional[float] = typer.Option(None, help="Soft edge, fraction of mask size, outside the mask (default 0).", rich_help_panel=_RENDER),
-    strength: Optional[float] = typer.Option(None, help=STRENGTH_HELP, rich_help_panel=_RENDER),
-    allow_weak: Optional[bool] = typer.Option(None, "--allow-weak", rich_help_panel=_RENDER,
-                                              help=ALLOW_WEAK_HELP),
-    threshold: Optional[float] = typer.Option(None, help="Detection score threshold.", rich_help_panel=_DETECT),
-    max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px); 0 = native.", rich_help_panel=_DETECT),
-    tile: Optional[bool] = typer.Option(None, "--tile/--no-tile", help="Also detect on full-resolution tiles.", rich_help_panel=_DETECT),
-    device: Optional[DeviceName] = typer.Option(None, rich_help_panel=_DETECT, help="Execution provider."),
-    detector: Optional[DetectorName] = typer.Option(None, rich_help_panel=_DETECT, help="Detector."),
-    low_light: Optional[bool] = typer.Option(None, "--low-light/--no-low-light", rich_help_panel=_DETECT,
-                                             help="Extra pass on dark frames, brightened and denoised (default on; free on normal frames)."),
-    low_light_bright_end: Optional[float] = typer.Option(None, rich_help_panel=_DETECT,
+    preset: opt.Preset = "balanced",
+    filter: opt.Filter = None,
+    color: opt.Color = None,
+    image: opt.Image = None,
+    shape: opt.Shape = None,
+    mask_scale: opt.MaskScale = None,
+    head: opt.Head = None,
+    feather: opt.Feather = None,
+    strength: opt.Strength = None,
+    allow_weak: opt.AllowWeak = None,
+    threshold: opt.Threshold = None,
+    max_side: opt.MaxSide = None,
+    tile: opt.Tile = None,
+    device: opt.Device = None,
+    detector: opt.Detector = None,
+    low_light: opt.LowLight = None,
+    low_light_bright_end: Optional[float] = typer.Option(None, rich_help_panel=opt.DETECT,
                                                          help="Skip the low-light pass when the frame's 99th-percentile luma is at or above "
                                                               "this (e.g. 100: lit stages, night scenes with lights; faster there, fewer faces covered)."),
-    scales: Optional[str] = typer.Option(None, rich_help_panel=_DETECT,
+    scales: Optional[str] = typer.Option(None, rich_help_panel=opt.DETECT,
                                          help="Extra passes at these factors of the native size, e.g. '0.5,1.5' (thorough's); '' = none."),
-    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", rich_help_panel=_DETECT, help="Extra pass on the mirrored frame."),
-    rotations: Optional[str] = typer.Option(None, rich_help_panel=_DETECT,
+    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", rich_help_panel=opt.DETECT, help="Extra pass on the mirrored frame."),
+    rotations: Optional[str] = typer.Option(None, rich_help_panel=opt.DETECT,
                                             help="Extra passes on the frame turned clockwise by these angles, e.g. '90,270': faces of "
                                                  "people lying down (about 3x the detection time); '' = none."),
-    codec: Optional[str] = typer.Option(None, help="Video codec (default libx264).", rich_help_panel=_VIDEO),
-    crf: Optional[int] = typer.Option(None, help="Video quality (CRF, lower = better) (default 20).", rich_help_panel=_VIDEO),
-    encoder_preset: Optional[str] = typer.Option(None, help="Encoder speed preset (default veryfast).", rich_help_panel=_VIDEO),
-    audio: Optional[AudioChoice] = typer.Option(None, "--audio", rich_help_panel=_VIDEO,
-                                                help="keep: copy the audio track unchanged (default: the sound is part of the record); "
-                                                     "drop: remove it. A voice identifies a person as well as a face does: "
-                                                     "drop it when the people filmed must not be recognized."),
-    start: Optional[float] = typer.Option(None, help="Start time in seconds.", rich_help_panel=_VIDEO),
-    end: Optional[float] = typer.Option(None, help="End time in seconds.", rich_help_panel=_VIDEO),
-    keep_metadata: Optional[bool] = typer.Option(None, "--keep-metadata/--strip-metadata", rich_help_panel=_OUTPUT,
-                                                 help="Keep image EXIF (GPS is always removed) (default strip)."),
-    max_image_mb: Optional[int] = typer.Option(None, rich_help_panel=_OUTPUT,
-                                               help="Refuse images that need more memory (MB, estimated from the header; default 2048)."),
-    report: Optional[Path] = typer.Option(None, help="Write a JSON report of faces, decisions and the run manifest.", rich_help_panel=_OUTPUT),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs.", rich_help_panel=_OUTPUT),
-    skip_existing: bool = typer.Option(False, "--skip-existing", help="In folders, skip files whose output exists.", rich_help_panel=_OUTPUT),
-    only_beyond: Optional[float] = typer.Option(None, help="Anonymize only faces farther than this (metres).", rich_help_panel=_DEPTH),
-    keep_nearest: Optional[int] = typer.Option(None, help="Keep the N nearest faces visible (no calibration needed).", rich_help_panel=_DEPTH),
-    focal_px: Optional[float] = typer.Option(None, help="Focal length in pixels, when the image has no EXIF focal length.", rich_help_panel=_DEPTH),
-    hfov: Optional[float] = typer.Option(None, help="Horizontal field of view in degrees (instead of --focal-px).", rich_help_panel=_DEPTH),
-    depth_model: Optional[Path] = typer.Option(None, help="ONNX monocular depth model (see `veil models`).", rich_help_panel=_DEPTH),
-    depth_frames: Optional[Path] = typer.Option(None, help="Folder of RGB-D depth frames (16-bit PNG, mm), one per frame.", rich_help_panel=_DEPTH),
-    background_beyond: Optional[float] = typer.Option(None, help="Also blur everything beyond this depth (metres; needs dense depth).", rich_help_panel=_DEPTH),
-    spare: Optional[List[str]] = typer.Option(None, "--spare", help="Keep this enrolled person visible (repeatable); anonymize everyone else.", rich_help_panel="Identity"),
-    spare_enrolled: Optional[bool] = typer.Option(None, "--spare-enrolled", help="Keep everyone enrolled (consent not expired) visible.", rich_help_panel="Identity"),
-    only: Optional[List[str]] = typer.Option(None, "--only", help="Anonymize only this enrolled person (repeatable), and any uncertain face.", rich_help_panel="Identity"),
-    gallery: Optional[Path] = typer.Option(None, "--gallery", help="Gallery file (see `veil gallery`).", rich_help_panel="Identity"),
-    key_file: Optional[Path] = typer.Option(None, "--key-file", help="Gallery key file (default next to the gallery; $VEIL_GALLERY_KEY wins).", rich_help_panel="Identity"),
-    name_hidden: Optional[bool] = typer.Option(None, "--name-hidden", help="Name identified people in the report even when their faces are anonymized (default: only those left visible).", rich_help_panel="Identity"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress (bars on a terminal, log lines otherwise)."),
+    codec: opt.Codec = None,
+    crf: opt.Crf = None,
+    encoder_preset: opt.EncoderPreset = None,
+    copy_audio: opt.CopyAudio = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    keep_metadata: opt.KeepMetadata = None,
+    max_memory_mb: opt.MaxImageMb = None,
+    report: opt.Report = None,
+    overwrite: opt.Overwrite = False,
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="In folders, skip files whose output exists.", rich_help_panel=opt.OUTPUT),
+    only_beyond: Optional[float] = typer.Option(None, help="Anonymize only faces farther than this (metres).", rich_help_panel=opt.DEPTH),
+    keep_nearest: opt.KeepNearest = None,
+    focal_px: Optional[float] = typer.Option(None, help="Focal length in pixels, when the image has no EXIF focal length.", rich_help_panel=opt.DEPTH),
+    hfov: Optional[float] = typer.Option(None, help="Horizontal field of view in degrees (instead of --focal-px).", rich_help_panel=opt.DEPTH),
+    depth_model: Optional[Path] = typer.Option(None, help="ONNX monocular depth model (see `veil models`).", rich_help_panel=opt.DEPTH),
+    depth_frames: Optional[Path] = typer.Option(None, help="Folder of RGB-D depth frames (16-bit PNG, mm), one per frame.", rich_help_panel=opt.DEPTH),
+    background_beyond: Optional[float] = typer.Option(None, help="Also blur everything beyond this depth (metres; needs dense depth).", rich_help_panel=opt.DEPTH),
+    spare: opt.Spare = None,
+    spare_enrolled: opt.SpareEnrolled = None,
+    only: opt.Only = None,
+    gallery: opt.Gallery = None,
+    key_file: opt.KeyFile = None,
+    name_hidden: opt.NameHidden = None,
+    quiet: opt.Quiet = False,
 ) -> None:
     """Detect faces and hide them. Output keeps format, resolution, frame rate and (unless --audio drop) audio."""
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                   feather=feather, strength=strength, allow_weak=allow_weak, threshold=threshold, max_side=max_side, tile=tile,
                   device=device, detector=detector, low_light=low_light, low_light_bright_end=low_light_bright_end,
                   scales=parse_scales(scales), flip=flip, rotations=parse_rotations(rotations), codec=codec, crf=crf, encoder_preset=encoder_preset,
-                  copy_audio=None if audio is None else audio.value == "keep", start=start, end=end, keep_metadata=keep_metadata, max_memory_mb=max_image_mb,
+                  copy_audio=copy_audio, start=start, end=end, keep_metadata=keep_metadata, max_memory_mb=max_memory_mb,
                   only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
                   depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,
                   spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file,
@@ -240,17 +224,18 @@ def detect(
     input: Path = typer.Argument(..., help="An image or a folder of images (e.g. WIDER FACE images/)."),
     wider_out: Path = typer.Option(..., "--wider-out", help="Write WIDER-format predictions <event>/<name>.txt here."),
     min_score: Optional[float] = typer.Option(None, help="Keep detections down to this score (default the operating threshold)."),
-    preset: PresetName = typer.Option("balanced", help="Settings preset."),
-    threshold: Optional[float] = typer.Option(None, help="Operating threshold."),
-    max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px); 0 = native."),
-    tile: Optional[bool] = typer.Option(None, "--tile/--no-tile"),
-    device: Optional[DeviceName] = typer.Option(None),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    preset: opt.Preset = "balanced",
+    threshold: opt.Threshold = None,
+    max_side: opt.MaxSide = None,
+    tile: opt.Tile = None,
+    device: opt.Device = None,
+    detector: opt.Detector = None,
+    quiet: opt.Quiet = False,
 ) -> None:
     """Write detections in the WIDER FACE submission layout, for evaluation."""
     from .detect_cmd import run_detect
 
-    anon = build(preset, threshold=threshold, max_side=max_side, tile=tile, device=device)
+    anon = build(preset, threshold=threshold, max_side=max_side, tile=tile, device=device, detector=detector)
     n_img, n_faces = run_detect(anon, input, wider_out, min_score, quiet)
     if not quiet:
         console.print(f"{n_img} image(s), {n_faces} detection(s) -> {printable(wider_out)}", markup=False)

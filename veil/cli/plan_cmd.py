@@ -8,8 +8,9 @@ from typing import Optional
 
 import typer
 
-from .common import AudioChoice, DetectorName, DeviceName, FilterName, PresetName, ShapeName, _value, build, one_line_errors
-from .progress import console, err_console
+from . import options as opt
+from .common import build, given_settings, one_line_errors, warn_not_hiding, with_flag_errors
+from .progress import console
 
 __all__ = ["analyze", "render"]
 
@@ -18,19 +19,19 @@ __all__ = ["analyze", "render"]
 def analyze(
     input: Path = typer.Argument(..., help="An image or a video."),
     output: Path = typer.Option(..., "-o", "--output", help="The plan to write (JSON)."),
-    preset: PresetName = typer.Option("balanced", help="Settings preset."),
-    threshold: Optional[float] = typer.Option(None, help="Detection score threshold."),
-    max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px); 0 = native."),
-    device: Optional[DeviceName] = typer.Option(None, help="Execution provider."),
-    detector: Optional[DetectorName] = typer.Option(None, help="Detector."),
-    filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", help="Filter recorded in the plan (render uses it)."),
-    start: Optional[float] = typer.Option(None, help="Start time in seconds."),
-    end: Optional[float] = typer.Option(None, help="End time in seconds."),
-    spare: Optional[list[str]] = typer.Option(None, "--spare", help="Keep this enrolled person visible (repeatable)."),
-    gallery: Optional[Path] = typer.Option(None, "--gallery", help="Gallery file (see `veil gallery`)."),
-    keep_nearest: Optional[int] = typer.Option(None, help="Keep the N nearest faces visible."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing plan."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    preset: opt.Preset = "balanced",
+    threshold: opt.Threshold = None,
+    max_side: opt.MaxSide = None,
+    device: opt.Device = None,
+    detector: opt.Detector = None,
+    filter: opt.Filter = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    spare: opt.Spare = None,
+    gallery: opt.Gallery = None,
+    keep_nearest: opt.KeepNearest = None,
+    overwrite: opt.Overwrite = False,
+    quiet: opt.Quiet = False,
 ) -> None:
     """Detect, track and decide; write the redaction plan without rendering."""
     from ..errors import OutputError
@@ -53,21 +54,22 @@ def render(
     input: Path = typer.Argument(..., help="The image or video the plan was made for."),
     plan: Path = typer.Option(..., "--plan", help="The redaction plan (from veil analyze, maybe edited)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (default NAME_anonymized)."),
-    filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", help="Override the plan's filter."),
-    color: Optional[str] = typer.Option(None, help="Colour for --filter solid/image."),
-    image: Optional[Path] = typer.Option(None, help="Replacement image for --filter image."),
-    shape: Optional[ShapeName] = typer.Option(None, help="Mask shape."),
-    mask_scale: Optional[float] = typer.Option(None, help="Mask size relative to the head box."),
-    head: Optional[bool] = typer.Option(None, "--head/--face-only", help="Grow masks over the head."),
-    feather: Optional[float] = typer.Option(None, help="Soft edge, fraction of mask size."),
-    strength: Optional[float] = typer.Option(None, help="Blur/pixelate strength."),
-    codec: Optional[str] = typer.Option(None, help="Video codec."),
-    crf: Optional[int] = typer.Option(None, help="Video quality (CRF)."),
-    encoder_preset: Optional[str] = typer.Option(None, help="Encoder speed preset."),
-    audio: Optional[AudioChoice] = typer.Option(None, "--audio", help="keep (copy) or drop the audio track (default keep)."),
-    keep_metadata: Optional[bool] = typer.Option(None, "--keep-metadata/--strip-metadata", help="Keep image EXIF."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    filter: opt.Filter = None,
+    color: opt.Color = None,
+    image: opt.Image = None,
+    shape: opt.Shape = None,
+    mask_scale: opt.MaskScale = None,
+    head: opt.Head = None,
+    feather: opt.Feather = None,
+    strength: opt.Strength = None,
+    allow_weak: opt.AllowWeak = None,
+    codec: opt.Codec = None,
+    crf: opt.Crf = None,
+    encoder_preset: opt.EncoderPreset = None,
+    copy_audio: opt.CopyAudio = None,
+    keep_metadata: opt.KeepMetadata = None,
+    overwrite: opt.Overwrite = False,
+    quiet: opt.Quiet = False,
 ) -> None:
     """Render exactly what a plan says: its anonymize tracks hidden, its keep tracks left alone.
     A manual track with one keyframe and "follow": true is followed forward and backward first."""
@@ -75,12 +77,11 @@ def render(
     from ..plan import load_plan
 
     p = load_plan(plan)
-    flags = dict(filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
-                 feather=feather, strength=strength, codec=codec, crf=crf, encoder_preset=encoder_preset,
-                 copy_audio=None if audio is None else audio.value == "keep", keep_metadata=keep_metadata)
-    anon = Anonymizer.for_plan(p, **{k: _value(v) for k, v in flags.items() if v is not None})
-    if not anon.pipeline.anonymizes:
-        err_console.print(f"[bold yellow]warning:[/] --filter {anon.config.render.filter} does not anonymize")
+    given = given_settings(dict(filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
+                                feather=feather, strength=strength, allow_weak=allow_weak, codec=codec, crf=crf,
+                                encoder_preset=encoder_preset, copy_audio=copy_audio, keep_metadata=keep_metadata))
+    anon = with_flag_errors(lambda: Anonymizer.for_plan(p, **given), given)
+    warn_not_hiding(anon)
     item = anon.render(input, p, output, overwrite)
     if not quiet:
         for tid, (first, last) in item.extra.get("followed", {}).items():

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 from ..audit.outputs import record_outputs
 from ..io.interrupts import INTERRUPT_SIGNALS, signal_label
-from .common import ALLOW_WEAK_HELP, STRENGTH_HELP, FilterName, PresetName, build, one_line_errors, warn_not_hiding
+from . import options as opt
+from .common import build, one_line_errors, warn_not_hiding
 from .progress import console
 
 
@@ -20,33 +20,43 @@ from .progress import console
 def stream(
     source: str = typer.Argument(..., help="rtsp://, http(s)://….m3u8, udp://, tcp://, srt://, /dev/video0, or - (stdin)."),
     output: str = typer.Option(..., "-o", "--output", help="A file, - (stdout, MPEG-TS), or udp:// tcp:// rtsp:// rtmp:// URL."),
-    preset: PresetName = typer.Option("balanced", help="Settings preset."),
-    filter: Optional[FilterName] = typer.Option(None, "--filter", "-f", help="How faces are hidden (default blur)."),
-    color: Optional[str] = typer.Option(None, help="Colour for --filter solid."),
-    strength: Optional[float] = typer.Option(None, help=STRENGTH_HELP),
-    allow_weak: Optional[bool] = typer.Option(None, "--allow-weak", help=ALLOW_WEAK_HELP),
-    threshold: Optional[float] = typer.Option(None, help="Detection score threshold."),
-    max_side: Optional[int] = typer.Option(None, help="Detection resolution (long side, px)."),
-    detect_every: Optional[int] = typer.Option(None, help="Run the detector every k-th frame (tracking in between)."),
+    preset: opt.Preset = "balanced",
+    filter: opt.Filter = None,
+    color: opt.Color = None,
+    image: opt.Image = None,
+    shape: opt.Shape = None,
+    mask_scale: opt.MaskScale = None,
+    head: opt.Head = None,
+    feather: opt.Feather = None,
+    strength: opt.Strength = None,
+    allow_weak: opt.AllowWeak = None,
+    threshold: opt.Threshold = None,
+    max_side: opt.MaxSide = None,
+    device: opt.Device = None,
+    detector: opt.Detector = None,
+    detect_every: opt.DetectEvery = None,
     max_latency: float = typer.Option(1.0, help="Frames older than this (s) are dropped before processing, never sent raw."),
     reconnect: int = typer.Option(5, help="Reconnection attempts for network sources."),
     stall_timeout: float = typer.Option(10.0, help="Seconds without a frame before reconnecting."),
     format: Optional[str] = typer.Option(None, "--format", help="Output container (default by scheme/suffix; mpegts for -)."),
     live: Optional[bool] = typer.Option(None, "--live/--no-live", help="Drop late frames (live) or wait (recorded input)."),
-    report: Optional[Path] = typer.Option(None, help="Write a JSON report."),
-    spare: Optional[List[str]] = typer.Option(None, "--spare", help="Keep this enrolled person visible (repeatable)."),
-    spare_enrolled: Optional[bool] = typer.Option(None, "--spare-enrolled", help="Keep everyone enrolled visible."),
-    only: Optional[List[str]] = typer.Option(None, "--only", help="Anonymize only this enrolled person (repeatable)."),
-    gallery: Optional[Path] = typer.Option(None, "--gallery", help="Gallery file (see `veil gallery`)."),
-    key_file: Optional[Path] = typer.Option(None, "--key-file", help="Gallery key file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    report: opt.Report = None,
+    spare: opt.Spare = None,
+    spare_enrolled: opt.SpareEnrolled = None,
+    only: opt.Only = None,
+    gallery: opt.Gallery = None,
+    key_file: opt.KeyFile = None,
+    name_hidden: opt.NameHidden = None,
+    quiet: opt.Quiet = False,
 ) -> None:
     """Anonymize a live stream. Ctrl-C (or SIGTERM) once: finish cleanly; twice: abort."""
     from ..io.stream import StreamOptions
 
-    anon = build(preset, filter=filter, color=color, strength=strength, allow_weak=allow_weak, threshold=threshold,
-                 max_side=max_side, detect_every=detect_every, spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file,
-                 report_path=report)  # checked now, not after the stream ends
+    anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
+                 feather=feather, strength=strength, allow_weak=allow_weak, threshold=threshold, max_side=max_side,
+                 device=device, detector=detector, detect_every=detect_every, spare=spare or None,
+                 spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file,
+                 name_hidden=name_hidden, report_path=report)  # checked now, not after the stream ends
     done = "anonymized" if warn_not_hiding(anon) else "written, faces NOT hidden"
     opts = StreamOptions(max_latency_s=max_latency, reconnect=reconnect, stall_timeout_s=stall_timeout,
                          output_format=format, live=live)

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..config import MASK_SCALE
 from ..faces import Faces
 from .mask import mask_regions
 
@@ -33,7 +34,7 @@ class Filter(Protocol):
 class MaskedFilter:
     name = "masked"
 
-    def __init__(self, shape: str = "ellipse", mask_scale: float = 1.5, feather: float = 0.0, strength: float = 1.0,
+    def __init__(self, shape: str = "ellipse", mask_scale: float = MASK_SCALE, feather: float = 0.0, strength: float = 1.0,
                  head: bool = True):
         self.shape = shape
         self.head = head

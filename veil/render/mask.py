@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..config import MASK_SCALE
+
 __all__ = ["Region", "face_regions", "head_boxes", "mask_regions", "HEAD_UP", "HEAD_BACK"]
 
 #: Head-box extension (see :func:`head_boxes`), chosen on OTB "Boy": docs/benchmarks.md.
@@ -38,7 +40,7 @@ class Region:
 
 
 def face_regions(xyxy: np.ndarray, frame_hw: tuple[int, int], shape: str = "ellipse",
-                 scale: float = 1.3, feather: float = 0.0) -> list[Region]:
+                 scale: float = MASK_SCALE, feather: float = 0.0) -> list[Region]:
     """Regions for the given boxes, clipped to the frame (empty ones are skipped)."""
     h, w = frame_hw
     out = []
@@ -99,7 +101,7 @@ def head_boxes(xyxy: np.ndarray, landmarks: np.ndarray, up: float = HEAD_UP, bac
     return out
 
 
-def mask_regions(faces, frame_hw: tuple[int, int], shape: str = "ellipse", scale: float = 1.5,
+def mask_regions(faces, frame_hw: tuple[int, int], shape: str = "ellipse", scale: float = MASK_SCALE,
                  feather: float = 0.0, head: bool = True) -> list[Region]:
     """The regions the renderer hides for the faces to anonymize (also used to measure leaks)."""
     targets = faces[faces.to_anonymize]
