@@ -46,6 +46,7 @@ from veil.eval.privacy_report import clopper_pearson  # noqa: E402
 from veil.io.images import read_image  # noqa: E402
 
 COLLAGE = "bald_guys.jpg"
+LOW_SCORE = 0.02  # the WIDER protocol's lowest score (veil detect --min-score 0.02)
 FAIRFACE_FACE_FRACTION = FACE_BOX[2] - FACE_BOX[0]  # face width / crop width in a FairFace crop
 
 #: (label, [(condition, level), ...]) applied in order; levels as in ``veil eval conditions``,
@@ -196,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             r[f"ms_{tag}"] = round(ms)
             if args.boxes and on:
                 draw(img, faces, ref * scale, hit, args.out / f"{len(rows):02d}.png", args.threshold)
+        # a miss with a detection just under the threshold is a threshold / NMS question, not a feature one
+        low = anon[True].detect(img, min_score=LOW_SCORE)
+        r["found_low_on"] = int(found(low.xyxy, low.scores, ref * scale, LOW_SCORE).sum())
         rows.append(r)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -204,13 +208,15 @@ def main(argv: list[str] | None = None) -> int:
                                                      "threshold": args.threshold, "rows": rows}, indent=1))
     print(f"\nBald collage ({len(ref)} reference faces), preset balanced, threshold {args.threshold}; "
           "found / recall % (exact 95 % CI); low-light pass on (default) | off; FairFace suite all / Black (§8.3)\n")
-    print("| render | image px | found, pass on | recall % (95 % CI) | found, pass off | FairFace all / Black |")
-    print("|---|---|---:|---|---:|---|")
+    print("| render | image px | found, pass on | recall % (95 % CI) | found at score >= 0.02 | found, pass off | "
+          "FairFace all / Black |")
+    print("|---|---|---:|---|---:|---:|---|")
     for r in rows:
         ff = FAIRFACE.get(r["render"])
         lo, hi = r["ci_on"]
         print(f"| {r['render']} | {r['size'][0]}x{r['size'][1]} | {r['found_on']} / {r['faces']} | "
-              f"{100 * r['recall_on']:.0f} ({100 * lo:.0f}–{100 * hi:.0f}) | {r['found_off']} / {r['faces']} | "
+              f"{100 * r['recall_on']:.0f} ({100 * lo:.0f}–{100 * hi:.0f}) | {r['found_low_on']} / {r['faces']} | "
+              f"{r['found_off']} / {r['faces']} | "
               f"{f'{ff[0]} / {ff[1]}' if ff else '–'} |")
     if args.figure:
         figure(rows, args.figure)
