@@ -257,6 +257,16 @@ def test_coco_groups_from_attributes_and_convention_flag(coco, tmp_path):
     assert all((tmp_path / "rep" / f).is_file() for f in ("audit.json", "audit.md", "audit.html"))
 
 
+def test_summary_names_groups_too_small_to_judge(coco, tmp_path):
+    """A group under min_group_faces gets no flag; the summary must say so rather than report
+    that no group differs (24 bald faces boxed to the crown: docs/analysis.md, question 4)."""
+    r = audit(load_coco(coco["json"], coco["images"]), min_group_faces=40)
+    assert r["train"]["boxes"]["groups"]["convention"]["head"]["flag"] is None
+    summary = write_audit_report(r, tmp_path / "rep")["md"].read_text().split("## ")[0]
+    assert "no judged group's median aspect ratio differs" in summary
+    assert "Not judged (fewer than 40 faces): convention=head (30 faces, +33.3 %)" in summary
+
+
 def test_coco_labels_csv_and_mismatch(coco, tmp_path):
     csv_path = tmp_path / "coco_labels.csv"
     anns = coco["doc"]["annotations"]

@@ -127,12 +127,18 @@ def _summary(result: Mapping[str, Any]) -> str:
                      "(--allow-partial); every number below covers the readable images only.")
     flagged = [f"{col}={v} ({_signed_pct(st['aspect_vs_overall'])})"
                for col, vals in tr["boxes"]["groups"].items() for v, st in vals.items() if st["flag"]]
+    # a group too small to judge is named, with its difference: "no group differs" must not hide it
+    unjudged = [f"{col}={v} ({st['faces']} faces, {_signed_pct(st['aspect_vs_overall'])})"
+                for col, vals in tr["boxes"]["groups"].items() for v, st in vals.items()
+                if st["flag"] is None and st["faces"] and st.get("aspect_vs_overall") is not None]
     if flagged:
         lines.append(f"Box convention check: {len(flagged)} group(s) whose median aspect ratio differs from all faces by "
                      f"more than {100 * s['aspect_tolerance']:.0f} %: {', '.join(flagged)}.")
     elif tr["boxes"]["groups"]:
-        lines.append(f"Box convention check: no group's median aspect ratio differs from all faces by more than "
-                     f"{100 * s['aspect_tolerance']:.0f} %.")
+        lines.append(f"Box convention check: no {'judged ' if unjudged else ''}group's median aspect ratio differs "
+                     f"from all faces by more than {100 * s['aspect_tolerance']:.0f} %.")
+    if unjudged:
+        lines.append(f"Not judged (fewer than {s['min_group_faces']} faces): {', '.join(unjudged)}.")
     nd = tr["near_duplicates"]
     lines.append(f"Near-duplicate images (dHash distance <= {nd['max_distance']}): {nd['pairs_count']} pair(s) in "
                  f"{nd['clusters']} cluster(s); {nd['identical_files']['redundant_files']} byte-identical extra cop(ies).")
