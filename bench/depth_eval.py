@@ -1,7 +1,7 @@
 """Depth-aware anonymization: per-face distance accuracy on kinect_person, and the cost per
 frame of each distance backend.
 
-    python bench/depth_eval.py --data ../shared/data [--out depth_eval.json]
+    python bench/depth_eval.py --data ../shared/data [--out depth_eval.json] [--figure docs/figures/depth_landmark_error.png]
 
 1. Accuracy. Every frame of ``depth/kinect_person`` goes through CenterFace; each face with
    landmarks gets a landmark distance (pinhole, focal from the intrinsics: fx = 525); the
@@ -135,14 +135,47 @@ def cost(folder: Path, repeats: int = 3) -> dict:
     return {"ms_per_frame": out, "frames": len(imgs), "resolution": "640x480"}
 
 
+def error_figure(acc: dict, path: Path) -> None:
+    """Signed relative error of the landmark distance per frame, as the person turns (no pixels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    faces = acc["per_face"]
+    x = [int(Path(f["frame"]).stem) for f in faces]
+    y = [100 * f["rel_error"] for f in faces]
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    ax.axhspan(-10, 10, color="#55A868", alpha=0.15, label="within 10 % of the sensor")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.plot(x, y, "o-", color="#4C72B0", ms=4, label="landmarks + head-pose fit")
+    ax.set_xlabel(f"frame (person turning from frontal to past profile; {acc['frames'] - len(faces)} frames "
+                  "without a face)", fontsize=8)
+    ax.set_ylabel("distance error %")
+    ax.set_title(f"Landmark distance vs Kinect depth: median |error| {100 * acc['median_abs_rel_error']:.1f} %",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--out", type=Path, default=Path("depth_eval.json"))
+    ap.add_argument("--figure", type=Path, help="plot the per-frame error (no pixels)")
+    ap.add_argument("--replot", action="store_true", help="only redraw --figure from --out")
     args = ap.parse_args()
+    if args.replot:
+        error_figure(json.loads(args.out.read_text())["accuracy"], args.figure)
+        return
     folder = args.data / "depth" / "kinect_person"
     res = {"accuracy": accuracy(folder), "cost": cost(folder)}
     args.out.write_text(json.dumps(res, indent=1))
+    if args.figure:
+        error_figure(res["accuracy"], args.figure)
     acc = res["accuracy"]
     print(f"kinect_person: {acc['faces_with_distance']} faces with a landmark distance in {acc['frames']} frames; "
           f"median |rel error| {acc['median_abs_rel_error']:.3f}, mean {acc['mean_abs_rel_error']:.3f}, "
