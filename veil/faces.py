@@ -19,11 +19,49 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["Faces", "ANONYMIZE", "KEEP"]
+__all__ = ["Faces", "ANONYMIZE", "KEEP", "DATA_COLUMNS",
+           "SOURCE", "DETECTED", "LOW", "COASTED", "INTERPOLATED", "EXTENDED", "OBSERVED",
+           "ID_STATE", "ID_DISTANCE", "ID_CANDIDATE", "MATCH", "UNCERTAIN", "UNKNOWN", "PENDING",
+           "DISTANCE_SOURCE", "DISTANCE_KEY"]
 
 #: Decision values. Kept as plain strings so that reports stay readable.
 ANONYMIZE = "anonymize"
 KEEP = "keep"
+
+# -- the vocabulary of ``Faces.data``: column names and their values ----------------------
+# One place for the keys stages write and read (the tracker, the identify and distance
+# annotators, the rules, plans, reports); values stay plain strings so reports read well.
+
+#: how the tracker got a row (:mod:`veil.track`); absent on untracked faces, which count as detected
+SOURCE = "source"
+DETECTED = "detected"  #: a detection at or above the operating threshold
+LOW = "low"  #: a low-score detection that continues a track
+COASTED = "coasted"  #: no detection: the track's predicted position
+INTERPOLATED = "interpolated"  #: between two detections of the track (look-ahead)
+EXTENDED = "extended"  #: before the track's first detection (look-ahead)
+#: the sources that are a real detection on that frame
+OBSERVED = (DETECTED, LOW)
+
+#: the identify stage's verdict (:mod:`veil.identify.track_identity`): MATCH (``identity`` is
+#: the name), UNCERTAIN, UNKNOWN or PENDING (no good view yet); rules anonymize the last two
+ID_STATE = "id_state"
+MATCH, UNCERTAIN, UNKNOWN, PENDING = "match", "uncertain", "unknown", "pending"
+#: float32 distance to the closest enrolled person (NaN: none)
+ID_DISTANCE = "id_distance"
+#: the closest enrolled person's name, also when not a match (reports may name it)
+ID_CANDIDATE = "id_candidate"
+
+#: how ``distance_m`` was found (:mod:`veil.depth.annotator`): landmarks, rgbd, mono-depth,
+#: ``+track`` when carried by the track, or ``unknown: why``
+DISTANCE_SOURCE = "distance_source"
+#: float32, orders the faces of one frame by distance (metres, or the landmark scale's inverse)
+DISTANCE_KEY = "distance_key"
+
+#: every ``data`` column veil's stages write -> the stage that writes it
+DATA_COLUMNS: dict[str, str] = {
+    SOURCE: "track", ID_STATE: "identify", ID_DISTANCE: "identify", ID_CANDIDATE: "identify",
+    DISTANCE_SOURCE: "depth", DISTANCE_KEY: "depth",
+}
 
 
 def _as_float(a: Any, shape_tail: tuple[int, ...], name: str) -> np.ndarray:
@@ -171,7 +209,7 @@ class Faces:
                 rec["identity"] = str(self.identity[i])
             if not np.isnan(self.distance_m[i]):
                 rec["distance_m"] = round(float(self.distance_m[i]), 2)
-            if "distance_source" in self.data:
-                rec["distance_source"] = str(self.data["distance_source"][i])
+            if DISTANCE_SOURCE in self.data:
+                rec[DISTANCE_SOURCE] = str(self.data[DISTANCE_SOURCE][i])
             out.append(rec)
         return out

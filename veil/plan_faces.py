@@ -12,12 +12,10 @@ from collections import Counter
 
 import numpy as np
 
-from .faces import ANONYMIZE, Faces
+from .faces import ANONYMIZE, DETECTED, OBSERVED, SOURCE, Faces
 from .plan import FrameBox, Track, f32
 
 __all__ = ["PlanCollector", "faces_of"]
-
-_OBSERVED = ("detected", "low")
 
 
 def faces_of(boxes: list[FrameBox]) -> Faces:
@@ -46,11 +44,11 @@ class PlanCollector:
         self._reasons: dict[int, Counter] = {}
 
     def add(self, index: int, faces: Faces) -> None:
-        src = faces.data.get("source")
+        src = faces.data.get(SOURCE)
         for r in range(len(faces)):
             tid = int(faces.track_id[r])
             decision = str(faces.decision[r])
-            source = str(src[r]) if src is not None else "detected"
+            source = str(src[r]) if src is not None else DETECTED
             entry = _entry(faces, r, index, source)
             t = self._open.get(tid) if tid >= 0 else None
             if t is None or t.decision != decision or t.frames[-1].index == index:
@@ -63,7 +61,7 @@ class PlanCollector:
                     self._open[tid] = t
             t.frames.append(entry)
             # the reason a person reads: the policy's words for an observed face
-            weight = 2 if source in _OBSERVED else 1
+            weight = 2 if source in OBSERVED else 1
             self._reasons[t.id][str(faces.reason[r])] += weight
 
     def finished(self) -> list[Track]:
@@ -85,6 +83,6 @@ def _entry(faces: Faces, r: int, index: int, source: str) -> FrameBox:
     ident = faces.identity[r]
     return FrameBox.model_construct(
         index=index, box=tuple(f32(v) for v in faces.xyxy[r]), score=f32(faces.scores[r]),
-        interpolated=source not in _OBSERVED, source=None if source == "detected" else source,
+        interpolated=source not in OBSERVED, source=None if source == DETECTED else source,
         landmarks=None if np.isnan(lm).any() else [(f32(x), f32(y)) for x, y in lm],
         identity=None if ident is None else str(ident), distance_m=None if np.isnan(dist) else round(dist, 2))

@@ -26,7 +26,7 @@ from collections import deque
 
 import numpy as np
 
-from ..faces import Faces
+from ..faces import DISTANCE_KEY, DISTANCE_SOURCE, Faces
 from .backends import DepthBackend, DepthMap, face_depths
 from .focal import resolve_focal
 from .landmarks import landmark_problems, landmark_scale
@@ -97,8 +97,8 @@ class DistanceAnnotator:
 
         dist, key, src = self._smooth(faces.track_id, index, dist.astype(np.float64), key.astype(np.float64), src)
         data = dict(faces.data)
-        data["distance_source"] = src
-        data["distance_key"] = key.astype(np.float32)
+        data[DISTANCE_SOURCE] = src
+        data[DISTANCE_KEY] = key.astype(np.float32)
         return faces.with_columns(distance_m=dist.astype(np.float32), data=data)
 
     def _dense(self, frame, index, faces, dist, key, src, focal):

@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..boxes import box_iou
+from ..faces import DETECTED, SOURCE
 
 __all__ = ["IdentityPhoto", "ClipSpec", "identity_photos", "dev_clips", "render_clip", "run_clip", "ClipResult"]
 
@@ -374,7 +375,7 @@ def _sample_distances(rec: "_Recorder", rgb: np.ndarray, faces, truth: dict[str,
     h, w = rgb.shape[:2]
     rows, who = [], []
     for i in range(len(faces)):
-        if faces.data.get("source") is not None and faces.data["source"][i] != "detected":
+        if faces.data.get(SOURCE) is not None and faces.data[SOURCE][i] != DETECTED:
             continue
         name = _who(faces.xyxy[i], truth)
         box = faces.xyxy[i]

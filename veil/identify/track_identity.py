@@ -26,14 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..faces import Faces
+from ..faces import DETECTED, ID_CANDIDATE, ID_DISTANCE, ID_STATE, MATCH, PENDING, SOURCE, UNCERTAIN, UNKNOWN, Faces
 from .embedder import Embedder
 
 __all__ = ["Matcher", "TrackIdentifier", "ID_STATE", "ID_DISTANCE", "MATCH", "UNCERTAIN", "UNKNOWN", "PENDING"]
-
-ID_STATE = "id_state"
-ID_DISTANCE = "id_distance"
-MATCH, UNCERTAIN, UNKNOWN, PENDING = "match", "uncertain", "unknown", "pending"
 
 
 class Matcher:
@@ -171,11 +167,11 @@ class TrackIdentifier:
         anonymized until re-verified; under ``--only`` a vote that far could even read as
         someone else. Such a face stays "not identified yet" (anonymized) until in view."""
         n = len(faces)
-        source = faces.data.get("source")
+        source = faces.data.get(SOURCE)
         lm = faces.landmarks
         ok = ~np.isnan(lm).reshape(n, -1).any(axis=1)
         if source is not None:
-            ok &= np.asarray(source == "detected", bool)
+            ok &= np.asarray(source == DETECTED, bool)
         side = faces.wh.min(axis=1) if n else np.zeros(0)
         ok &= (side >= self.min_face_px) & (faces.scores >= self.min_score)
         yaw = np.nan_to_num(yaws(lm), nan=1.0)
@@ -241,7 +237,7 @@ class TrackIdentifier:
         if self._frame % 300 == 0:
             self._forget()
         return faces.with_columns(identity=names, data={**faces.data, ID_STATE: states, ID_DISTANCE: dists,
-                                                       "id_candidate": _candidates(faces, results, self._tracks)})
+                                                       ID_CANDIDATE: _candidates(faces, results, self._tracks)})
 
     def _due(self, t: _Track, q: float) -> bool:
         if not t.votes:

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..faces import ANONYMIZE, KEEP, Faces
+from ..faces import ANONYMIZE, COASTED, DETECTED, EXTENDED, INTERPOLATED, KEEP, LOW, SOURCE, Faces
 
 __all__ = ["Policy", "AnonymizeAll", "AllMustKeep"]
 
@@ -34,13 +34,13 @@ class AnonymizeAll:
 
     def decide(self, faces: Faces) -> Faces:
         n = len(faces)
-        source = faces.data.get("source", np.full(n, "detected", object))
+        source = faces.data.get(SOURCE, np.full(n, DETECTED, object))
         reasons = {
-            "detected": f"detected (score >= {self.threshold:g})",
-            "low": "low-score detection continuing a track",
-            "coasted": "track lost: mask kept on its predicted position",
-            "interpolated": "between two detections of the track",
-            "extended": "before the track's first detection",
+            DETECTED: f"detected (score >= {self.threshold:g})",
+            LOW: "low-score detection continuing a track",
+            COASTED: "track lost: mask kept on its predicted position",
+            INTERPOLATED: "between two detections of the track",
+            EXTENDED: "before the track's first detection",
         }
         reason = np.array([reasons.get(s, str(s)) for s in source], object)
         return faces.with_columns(decision=np.full(n, ANONYMIZE, object), reason=reason)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..faces import ANONYMIZE, KEEP, Faces
+from ..faces import ANONYMIZE, DISTANCE_KEY, DISTANCE_SOURCE, KEEP, Faces
 
 __all__ = ["OnlyBeyond", "KeepNearest"]
 
 
 def _source(faces: Faces, i: int) -> str:
-    src = faces.data.get("distance_source")
+    src = faces.data.get(DISTANCE_SOURCE)
     return str(src[i]) if src is not None else "unknown: no distance estimator"
 
 
@@ -81,7 +81,7 @@ class KeepNearest:
 
     def decide(self, faces: Faces) -> Faces:
         n = len(faces)
-        key = faces.data.get("distance_key")
+        key = faces.data.get(DISTANCE_KEY)
         key = np.asarray(key, np.float64) if key is not None else np.asarray(faces.distance_m, np.float64)
         tids = np.asarray(faces.track_id)
         eff = key * np.where(np.isin(tids, list(self._kept)) & (tids >= 0), 1 - self.margin, 1.0)

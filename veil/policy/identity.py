@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..faces import ANONYMIZE, KEEP, Faces
+from ..faces import ANONYMIZE, ID_CANDIDATE, ID_DISTANCE, ID_STATE, KEEP, MATCH, PENDING, UNCERTAIN, UNKNOWN, Faces
 
 __all__ = ["SpareIdentities", "OnlyIdentities"]
-
-_STATE, _DIST, _CAND = "id_state", "id_distance", "id_candidate"
 
 
 def _describe(state: str, name, cand, dist: float, named: bool = True) -> str:
     """The reason text; ``named=False`` leaves every name out (for anonymized faces)."""
     d = "" if not np.isfinite(dist) else f" (distance {dist:.2f})"
-    if state == "match":
+    if state == MATCH:
         return f"{name}{d}" if named else f"an enrolled person{d}"
-    if state == "unknown":
+    if state == UNKNOWN:
         return f"unknown{d}"
-    if state == "uncertain":
+    if state == UNCERTAIN:
         return f"uncertain: closest enrolled {cand}{d}" if cand and named else f"uncertain{d}"
     return "not identified yet (no good view of the face so far)"
 
@@ -57,9 +55,9 @@ class _ByIdentity:
 
     def _rows(self, faces: Faces):
         n = len(faces)
-        states = faces.data.get(_STATE, np.full(n, "pending", object))
-        dists = faces.data.get(_DIST, np.full(n, np.nan, np.float32))
-        cands = faces.data.get(_CAND, np.full(n, None, object))
+        states = faces.data.get(ID_STATE, np.full(n, PENDING, object))
+        dists = faces.data.get(ID_DISTANCE, np.full(n, np.nan, np.float32))
+        cands = faces.data.get(ID_CANDIDATE, np.full(n, None, object))
         for i in range(n):
             yield str(states[i]), faces.identity[i], cands[i], float(dists[i])
 
@@ -75,13 +73,13 @@ class SpareIdentities(_ByIdentity):
     def decide(self, faces: Faces) -> Faces:
         decision, reason = [], []
         for state, name, cand, dist in self._rows(faces):
-            if state == "match" and self._listed(name):
+            if state == MATCH and self._listed(name):
                 decision.append(KEEP)
                 reason.append(f"spared: {_describe(state, name, cand, dist)}")
                 continue
             text = _describe(state, name, cand, dist, self.name_hidden)
             decision.append(ANONYMIZE)
-            reason.append(f"identified as {text}, not spared" if state == "match" else text)
+            reason.append(f"identified as {text}, not spared" if state == MATCH else text)
         return faces.with_columns(decision=np.array(decision, object), reason=np.array(reason, object))
 
 
@@ -93,10 +91,10 @@ class OnlyIdentities(_ByIdentity):
     def decide(self, faces: Faces) -> Faces:
         decision, reason = [], []
         for state, name, cand, dist in self._rows(faces):
-            if state == "match" and self._listed(name):
+            if state == MATCH and self._listed(name):
                 decision.append(ANONYMIZE)
                 reason.append(f"listed for anonymization: {_describe(state, name, cand, dist, self.name_hidden)}")
-            elif state in ("match", "unknown"):
+            elif state in (MATCH, UNKNOWN):
                 decision.append(KEEP)
                 reason.append(f"not listed: {_describe(state, name, cand, dist)}")
             else:

@@ -25,12 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..faces import Faces
-from .tracker import SOURCE
+from ..faces import DETECTED, EXTENDED, INTERPOLATED, OBSERVED, SOURCE, Faces
 
 __all__ = ["Buffered", "Lookahead"]
-
-_OBSERVED = ("detected", "low")
 
 
 @dataclass
@@ -54,18 +51,18 @@ def _observed(faces: Faces) -> dict[int, np.ndarray]:
     if src is None:
         return {}
     return {int(t): np.concatenate([faces.xyxy[i], faces.landmarks[i].ravel()])
-            for i, t in enumerate(faces.track_id) if t >= 0 and src[i] in _OBSERVED}
+            for i, t in enumerate(faces.track_id) if t >= 0 and src[i] in OBSERVED}
 
 
 def _with_box(faces: Faces, track_id: int, obs: np.ndarray, source: str, score: float) -> Faces:
     """Replace the track's non-observed rows (if any) by ``obs``; observed rows are kept."""
-    src = faces.data.get(SOURCE, np.full(len(faces), "detected", object))
+    src = faces.data.get(SOURCE, np.full(len(faces), DETECTED, object))
     mine = faces.track_id == track_id
-    if (mine & np.isin(src, _OBSERVED)).any():
+    if (mine & np.isin(src, OBSERVED)).any():
         return faces
     rest = faces[~mine]
     if SOURCE not in rest.data:
-        rest = rest.with_columns(data={**rest.data, SOURCE: np.full(len(rest), "detected", object)})
+        rest = rest.with_columns(data={**rest.data, SOURCE: np.full(len(rest), DETECTED, object)})
     row = Faces(xyxy=obs[None, :4], scores=[score], landmarks=obs[4:].reshape(1, 5, 2), track_id=[track_id],
                 data={SOURCE: np.array([source], object)})
     return Faces.concatenate([rest, row])
@@ -144,7 +141,7 @@ class Lookahead:
             # the further from both observations, the less certain the position
             away = min(b.index - self.buf[last].index, item.index - b.index)
             interp = _grow((1 - w) * start + w * box, min(self.margin + 0.04 * (away - 1), 1.5))
-            b.faces = _with_box(b.faces, tid, interp, "interpolated", score)
+            b.faces = _with_box(b.faces, tid, interp, INTERPOLATED, score)
 
     def _link(self, item: Buffered, tid: int, box: np.ndarray, score: float) -> bool:
         """A new track that continues one lost a few frames ago (a fast face the tracker
@@ -185,4 +182,4 @@ class Lookahead:
             b = self.buf[k]
             if b.segment != item.segment:
                 return
-            b.faces = _with_box(b.faces, tid, _grow(box, 1 + 0.05 * dist), "extended", score)
+            b.faces = _with_box(b.faces, tid, _grow(box, 1 + 0.05 * dist), EXTENDED, score)

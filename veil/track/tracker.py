@@ -33,13 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..boxes import box_iou
-from ..faces import Faces
+from ..faces import COASTED, DETECTED, LOW, SOURCE, Faces
 
 __all__ = ["Tracker", "box_iou", "box_diou"]
 
-#: ``data`` column telling how a row came to be: "detected", "low" (a low-score detection that
-#: continues a track) or "coasted" (no detection: a predicted position).
-SOURCE = "source"
 
 
 def box_diou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -171,7 +168,7 @@ class Tracker:
             if track_of[d] < 0:
                 track_of[d] = self._start(faces, d)
         keep = np.flatnonzero((faces.scores >= self.threshold) | (track_of >= 0))
-        source = np.where(faces.scores[keep] >= self.threshold, "detected", "low").astype(object)
+        source = np.where(faces.scores[keep] >= self.threshold, DETECTED, LOW).astype(object)
         return self._emit(faces[keep], track_of[keep], source)
 
     # -- internals --------------------------------------------------------------------
@@ -225,6 +222,6 @@ class Tracker:
             scores=np.array([t.score for t, _ in coasted], np.float32),
             landmarks=np.full((len(coasted), 5, 2), np.nan, np.float32),
             track_id=np.array([t.id for t, _ in coasted], np.int64),
-            data={SOURCE: np.array(["coasted"] * len(coasted), object)},
+            data={SOURCE: np.array([COASTED] * len(coasted), object)},
         )
         return Faces.concatenate([out, extra])
