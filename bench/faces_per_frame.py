@@ -15,14 +15,17 @@ import argparse
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import av
 
-from veil.config import Config
-from veil.faces import Faces
-from veil.pipeline import Pipeline
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's veil
+
+from veil.config import Config  # noqa: E402
+from veil.faces import Faces  # noqa: E402
+from veil.pipeline import Pipeline  # noqa: E402
 
 
 def frames(clip: Path, n: int):

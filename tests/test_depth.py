@@ -77,8 +77,7 @@ def test_exif_focal_accessor_and_per_image_focal(tmp_path, astronaut):
     loaded = read_image(path)
     assert loaded.camera_tags()["FocalLengthIn35mmFilm"] == 50
     ann = DistanceAnnotator(focal_px=10.0)
-    ann.set_image(loaded)
-    f, src = ann.focal_for(loaded.rgb)
+    f, src = ann.focal_for(loaded.rgb, loaded.camera_tags())  # the image's camera data, passed with it
     assert src == "exif-35mm" and f == pytest.approx(50 * np.hypot(512, 512) / np.hypot(36, 24))
     assert ann.focal_for(loaded.rgb.copy()) == (10.0, "focal-px")  # another frame: not this image's EXIF
 

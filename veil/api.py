@@ -29,6 +29,7 @@ from .models import sha256_file
 from .pipeline import FrameResult, Pipeline
 from .report import ItemReport, RunReport
 from .report.frame_log import FrameLog
+from .stages import Item
 
 log = logging.getLogger("veil")
 
@@ -100,12 +101,10 @@ class Anonymizer:
             loaded = read_image(src, max_pixels=self.config.image.max_pixels,
                                 max_bytes=self.config.image.max_memory_mb * 2**20,
                                 then_bytes_per_pixel=3 + write_bytes_per_pixel(dst))  # the anonymized copy, written
-            for stage in self.pipeline.annotators:  # per-image camera data (EXIF focal length)
-                getattr(stage, "set_image", lambda _loaded: None)(loaded)
-            before = _identify_counts(self.pipeline)
+            self.pipeline.begin_item(Item("image", loaded.camera_tags()))  # EXIF focal length
             result = self.pipeline.process([loaded.rgb])[0]
             item.add_frame(0, result.faces)
-            _identify_report(item, self.pipeline, before)
+            _stage_report(item, self.pipeline)
             write_image(loaded, result.frame, dst, keep_metadata=self.config.image.keep_metadata,
                         quality=self.config.image.quality, replace=overwrite)
         return item
@@ -130,9 +129,8 @@ class Anonymizer:
                     item.add_frame(i, res.faces, i / fps if fps else None)
                     yield res.frame
 
-            before = _identify_counts(self.pipeline)
             stats = transcode_video(src, dst, process, self.config.video, on_frame=on_frame, replace=overwrite)
-            _identify_report(item, self.pipeline, before)
+            _stage_report(item, self.pipeline)
             item.extra["video"] = {"width": stats.width, "height": stats.height,
                                    "fps": float(stats.fps) if stats.fps else None,
                                    "frames": stats.frames_out, "audio_copied": stats.audio_copied,
@@ -159,7 +157,7 @@ class Anonymizer:
         t0 = time.perf_counter()
 
         def process(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-            for i, res in enumerate(pipeline.run(frames)):
+            for i, res in enumerate(pipeline.run(frames, item=Item("stream"))):
                 item.add_frame(i, res.faces)
                 yield res.frame
 
@@ -172,7 +170,7 @@ class Anonymizer:
             raise
         finally:
             item.seconds = time.perf_counter() - t0
-            _identify_report(item, pipeline, (0, 0))
+            _stage_report(item, pipeline)
             if stats is not None:
                 item.extra["stream"] = {"frames_in": stats.frames_in, "frames_out": stats.frames_out,
                                         "dropped": stats.dropped, "reconnects": stats.reconnects,
@@ -183,7 +181,7 @@ class Anonymizer:
     def analyze(self, src: Path | str, on_frame: Callable[[int], None] | None = None):
         """Detect, track, annotate and decide, without rendering: the :class:`veil.plan.Plan`
         of ``src`` (an image or a video), for a person to review and ``render`` to apply."""
-        from . import __version__
+        from ._version import __version__
         from .plan import InputInfo, Plan
         from .plan_faces import PlanCollector
 
@@ -196,8 +194,7 @@ class Anonymizer:
             from .io.images import read_image
 
             loaded = read_image(src, max_pixels=self.config.image.max_pixels)
-            for stage in self.pipeline.annotators:
-                getattr(stage, "set_image", lambda _loaded: None)(loaded)
+            self.pipeline.begin_item(Item("image", loaded.camera_tags()))
             collector.add(0, self.pipeline.process([loaded.rgb], render=False)[0].faces)
             times, shape, kind = [0.0], [loaded.rgb.shape[:2]], "image"
         else:
@@ -419,19 +416,10 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def _identify_counts(pipeline: Pipeline) -> tuple[int, int]:
-    """(embeddings computed, face-frames seen) by the identify stage, 0s without one."""
-    stage = next((a for a in pipeline.annotators if getattr(a, "name", "") == "identify"), None)
-    return (stage.embeddings, stage.face_frames) if stage is not None else (0, 0)
-
-
-def _identify_report(item: ItemReport, pipeline: Pipeline, before: tuple[int, int]) -> None:
-    """The identify stage's cost for this item: embeddings per face-frame (never vectors)."""
-    if not any(getattr(a, "name", "") == "identify" for a in pipeline.annotators):
-        return
-    emb, ff = (a - b for a, b in zip(_identify_counts(pipeline), before))
-    item.extra["identify"] = {"embeddings": emb, "face_frames": ff,
-                              "embeddings_per_face_frame": round(emb / ff, 4) if ff else 0.0}
+def _stage_report(item: ItemReport, pipeline: Pipeline) -> None:
+    """Each stage's counters for this item, under its name (identify: embeddings per
+    face-frame; counts only, never vectors)."""
+    item.extra.update(pipeline.stats())
 
 
 def _check_frame(rgb: np.ndarray) -> np.ndarray:

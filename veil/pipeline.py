@@ -1,7 +1,10 @@
 """The frame pipeline: detect -> track -> annotate (identity, distance) -> policy -> render.
 
 This is the one place where stages meet. The API and the CLI build a :class:`Pipeline` from
-a :class:`~veil.config.Config` and feed it frames; they never call stages themselves.
+a :class:`~veil.config.Config` and feed it frames; they never call stages themselves. The
+annotating stages follow :class:`veil.stages.Stage`: the pipeline tells them when an input
+begins and hands each frame's data (:class:`veil.stages.FrameInfo`) from stage to stage and to
+the renderer.
 Frames are RGB uint8. Every frame that leaves :meth:`Pipeline.run` went through detection:
 if anything fails the exception propagates, and the writers discard their partial output.
 """
@@ -17,8 +20,9 @@ import numpy as np
 from .config import Config
 from .detect import Detector, build_detector
 from .faces import Faces
-from .policy import AllMustKeep, AnonymizeAll, Policy
+from .policy import Policy, build_policy
 from .render import Filter, anonymizes, build_filter
+from .stages import FrameInfo, Item, Stage
 
 __all__ = ["Pipeline", "FrameResult", "Timings", "render_order", "render_plan"]
 
@@ -49,25 +53,39 @@ class Pipeline:
     detector: Detector = None  # type: ignore[assignment]
     policy: Policy = None  # type: ignore[assignment]
     filter: Filter = None  # type: ignore[assignment]
-    #: stages that add columns (identity, distance) to final faces, in order; each has
-    #: ``annotate(frame, faces) -> faces`` and sees every frame of a video in order
-    annotators: list = field(default_factory=list)
+    #: stages that add columns (identity, distance) to final faces, in order (:class:`veil.stages.Stage`);
+    #: each sees every frame of a video in order
+    annotators: list[Stage] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     rendering: bool = True  # False while analysing only (run(render=False))
+    #: the background blur beyond a depth (``--background-beyond``), applied before the filter
+    background: object = None
+    _camera: dict | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.detector is None:
             self.detector = build_detector(self.config.detect, batch=self.config.video.batch)
         if self.policy is None:
-            annotators, rules = build_stages(self.config)
-            self.annotators = self.annotators or annotators
-            self.policy = AllMustKeep(AnonymizeAll(self.config.detect.threshold), rules)
+            self.annotators = self.annotators or build_stages(self.config)
+            self.policy = build_policy(self.config)
         if self.filter is None:
             self.filter = build_filter(self.config.render)
             if self.config.depth.background_beyond is not None:
-                from .depth import wrap_background_filter
+                from .depth import build_background
 
-                self.filter = wrap_background_filter(self.config.depth, self.filter, self.annotators)
+                self.background = build_background(self.config.depth)
+
+    def begin_item(self, item: Item) -> None:
+        """A new input starts: stages and rules forget the last one (tracks, hysteresis,
+        counters); a still image's camera data goes with its frame (the next one finished)."""
+        for stage in self.annotators:
+            stage.begin_item(item)
+        self.policy.reset()
+        self._camera = item.camera
+
+    def stats(self) -> dict[str, dict]:
+        """Each stage's counters for the report, since the input began (stages without any left out)."""
+        return {stage.name: stats for stage in self.annotators if (stats := stage.stats)}
 
     @property
     def anonymizes(self) -> bool:
@@ -94,16 +112,17 @@ class Pipeline:
             self.rendering = render
         return [self.finish(frame, faces) for frame, faces in zip(frames, self.detect(frames))]
 
-    def run(self, frames: Iterable[np.ndarray], fps: float | None = None, render: bool = True) -> Iterator[FrameResult]:
+    def run(self, frames: Iterable[np.ndarray], fps: float | None = None, render: bool = True,
+            item: Item | None = None) -> Iterator[FrameResult]:
         """Anonymize a video's frames, in order, one result per frame.
 
         With tracking on (the default) frames go through the tracker and the look-ahead
         buffer, so results come out with a delay of up to ``lookahead_s``; ``fps`` converts
         the config's seconds to frames (30 when unknown). ``render=False`` is analysis only
-        (``veil analyze``): results carry the decided faces and the frame untouched.
+        (``veil analyze``): results carry the decided faces and the frame untouched. ``item``
+        says what the frames are (default: a video); it begins a new input (:meth:`begin_item`).
         """
-        for stage in (*self.annotators, *getattr(self.policy, "rules", ())):
-            getattr(stage, "reset", lambda: None)()  # per-video state (tracks, hysteresis)
+        self.begin_item(item or Item("video"))
         self.rendering = render
         if not self.config.track.tracking:
             yield from self._run_independent(frames)
@@ -124,11 +143,16 @@ class Pipeline:
     def finish(self, frame: np.ndarray, faces: Faces) -> FrameResult:
         """Annotate, decide and render one frame whose faces are final (after tracking)."""
         t = time.perf_counter()
+        info = FrameInfo(camera=self._camera)
+        self._camera = None
         for stage in self.annotators:
-            faces = stage.annotate(frame, faces)
+            faces = stage.annotate(frame, faces, info)
         faces = self.policy.decide(faces)
         t2 = time.perf_counter()
-        rendered = self.filter.apply(frame, render_order(faces)) if self.rendering else frame
+        rendered = frame
+        if self.rendering:
+            shown = self.background.apply(frame, info.depth_m) if self.background is not None else frame
+            rendered = self.filter.apply(shown, render_order(faces))
         self.timings.policy += t2 - t
         self.timings.render += time.perf_counter() - t2
         self.timings.frames += 1
@@ -165,26 +189,22 @@ def render_plan(frames: Iterable[np.ndarray], plan, flt: Filter) -> Iterator[np.
         raise PlanError(f"the media has {i + 1} frames, the plan {n}: made for another file?")
 
 
-def build_stages(config: Config) -> tuple[list, list]:
-    """The annotators (identity, distance) and policy rules the config asks for.
+def build_stages(config: Config) -> list[Stage]:
+    """The annotating stages (distance, identity) the config asks for; their rules are built by
+    :func:`veil.policy.build_policy`.
 
     Extension point: a stage module adds its branch here, reading only its config section.
     """
-    annotators: list = []
-    rules: list = []
+    stages: list[Stage] = []
     if config.depth.active:
-        from .depth import build_depth_stages
+        from .depth import build_distance_stage
 
-        depth_annotators, depth_rules = build_depth_stages(config.depth, device=config.detect.device)
-        annotators += depth_annotators
-        rules += depth_rules
+        stages.append(build_distance_stage(config.depth, device=config.detect.device))
     if config.identify.active:
-        from .identify.stage import build_identify_stages
+        from .identify.stage import build_identify_stage
 
-        id_annotators, id_rules = build_identify_stages(config.identify)
-        annotators += id_annotators
-        rules += id_rules
-    return annotators, rules
+        stages.append(build_identify_stage(config.identify))
+    return stages
 
 
 class _VideoRun:

@@ -1,6 +1,7 @@
 """Depth-aware anonymization: per-face distance (landmarks, RGB-D, monocular depth model),
 per-track smoothing, and the background blur beyond a depth. Rules live in
-:mod:`veil.policy.distance`; :func:`build_depth_stages` is what the pipeline calls."""
+:mod:`veil.policy.distance`; :func:`build_distance_stage` and :func:`build_background` are what
+the pipeline calls."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .landmarks import landmark_distance, landmark_scale
 
 __all__ = ["DistanceAnnotator", "DepthBackend", "DepthMap", "OnnxMonoDepth", "RGBDFrames", "face_depths",
            "BackgroundBlur", "blur_beyond", "focal_from_exif", "focal_from_hfov", "resolve_focal",
-           "landmark_distance", "landmark_scale", "build_depth_stages", "wrap_background_filter"]
+           "landmark_distance", "landmark_scale", "build_distance_stage", "build_background"]
 
 log = logging.getLogger("veil")
 
@@ -37,10 +38,10 @@ def build_backend(cfg, device: str = "auto"):
     return None
 
 
-def build_depth_stages(cfg, device: str = "auto") -> tuple[list, list]:
-    """The distance annotator and the distance rules a :class:`~veil.config.DepthConfig` asks for."""
+def build_distance_stage(cfg, device: str = "auto") -> DistanceAnnotator:
+    """The distance stage a :class:`~veil.config.DepthConfig` asks for (its rules are built by
+    :func:`veil.policy.build.build_policy`)."""
     from ..errors import ConfigError
-    from ..policy.distance import KeepNearest, OnlyBeyond
 
     backend = build_backend(cfg, device)
     if cfg.background_beyond is not None and backend is None:
@@ -48,18 +49,10 @@ def build_depth_stages(cfg, device: str = "auto") -> tuple[list, list]:
     if cfg.only_beyond is not None and backend is None and not (cfg.focal_px or cfg.hfov):
         log.warning("--only-beyond without --focal-px/--hfov: distances are known only for images with an EXIF "
                     "focal length; every other face is anonymized")
-    annotator = DistanceAnnotator(cfg.focal_px, cfg.hfov, backend, every=cfg.depth_every,
-                                  smooth_frames=cfg.smooth_frames)
-    rules: list = []
-    if cfg.only_beyond is not None:
-        rules.append(OnlyBeyond(cfg.only_beyond, cfg.hysteresis))
-    if cfg.keep_nearest is not None:
-        rules.append(KeepNearest(cfg.keep_nearest, cfg.hysteresis))
-    return [annotator], rules
+    return DistanceAnnotator(cfg.focal_px, cfg.hfov, backend, every=cfg.depth_every, smooth_frames=cfg.smooth_frames,
+                             keep_map=cfg.background_beyond is not None)
 
 
-def wrap_background_filter(cfg, flt, annotators: list):
-    ann = next((a for a in annotators if isinstance(a, DistanceAnnotator)), None)
-    if ann is None or ann.backend is None:
-        return flt
-    return BackgroundBlur(flt, ann, cfg.background_beyond)
+def build_background(cfg) -> BackgroundBlur | None:
+    """The background blur ``cfg.background_beyond`` asks for (None: off)."""
+    return BackgroundBlur(cfg.background_beyond) if cfg.background_beyond is not None else None

@@ -2,8 +2,8 @@
 
 For each frame (``annotate(frame, faces)``, every frame of a video in order):
 
-1. landmark distance (:mod:`veil.depth.landmarks`) with the focal length from EXIF (images,
-   see :meth:`DistanceAnnotator.set_image`), ``focal_px`` or ``hfov``;
+1. landmark distance (:mod:`veil.depth.landmarks`) with the focal length from EXIF (images:
+   the camera tags the pipeline passes in :class:`veil.stages.FrameInfo`), ``focal_px`` or ``hfov``;
 2. with a dense backend, the depth at each face: RGB-D depth replaces the landmark
    estimate (it is measured); monocular inverse depth is scaled to metres with the faces
    whose landmark distance is known (``1/Z = a v + b``; scale only with one face; the last
@@ -15,7 +15,10 @@ For each frame (``annotate(frame, faces)``, every frame of a video in order):
 Columns written: ``distance_m`` (NaN = unknown), ``data["distance_source"]`` (landmarks,
 rgbd, mono-depth, ``+track`` when carried by the track, or ``unknown: why``) and
 ``data["distance_key"]`` (a value that orders faces of one frame by distance, also when no
-focal length is known: then the landmark scale's inverse).
+focal length is known: then the landmark scale's inverse). With a dense backend the frame's
+depth map in metres goes to ``info.depth_m`` (for the background blur,
+:class:`veil.depth.background.BackgroundBlur`); with ``keep_map`` it is computed also on frames
+without faces.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections import deque
 import numpy as np
 
 from ..faces import DISTANCE_KEY, DISTANCE_SOURCE, Faces
+from ..stages import FrameInfo, StageBase
 from .backends import DepthBackend, DepthMap, face_depths
 from .focal import resolve_focal
 from .landmarks import landmark_problems, landmark_scale
@@ -36,19 +40,20 @@ __all__ = ["DistanceAnnotator"]
 log = logging.getLogger("veil")
 
 
-class DistanceAnnotator:
+class DistanceAnnotator(StageBase):
+    """The distance stage (:class:`veil.stages.Stage`), see the module doc."""
+
     name = "distance"
 
     def __init__(self, focal_px: float | None = None, hfov: float | None = None, backend: DepthBackend | None = None,
-                 every: int = 1, smooth_frames: int = 5, max_age: int = 30):
+                 every: int = 1, smooth_frames: int = 5, max_age: int = 30, keep_map: bool = False):
         self.focal_px, self.hfov = focal_px, hfov
         self.backend = backend
         self.every = every if (backend is not None and backend.name == "mono-depth") else 1
         self.smooth_frames, self.max_age = smooth_frames, max_age
-        self._image: tuple[int, dict] | None = None  # (id of the image's pixels, EXIF tags)
         self.seconds = {"landmarks": 0.0, "dense": 0.0}
         self.dense_runs = 0
-        self.keep_map = False  # compute dense depth also on frames without faces (background blur)
+        self.keep_map = keep_map  # compute dense depth also on frames without faces (background blur)
         self.reset()
 
     # -- state -----------------------------------------------------------------------
@@ -59,26 +64,21 @@ class DistanceAnnotator:
         self._map: DepthMap | None = None
         self._map_index = -1
         self._mono_fit: tuple[float, float] | None = None
-        self.last_depth_m: tuple[int, np.ndarray] | None = None  # (id(frame), metres) for background blur
 
-    def set_image(self, loaded) -> None:
-        """The next frame is this still image (:class:`veil.io.images.LoadedImage`): use its EXIF."""
-        self.reset()  # a still image: no track history, no reused depth map
-        self._image = (id(loaded.rgb), loaded.camera_tags())
-
-    def focal_for(self, frame: np.ndarray) -> tuple[float | None, str]:
+    def focal_for(self, frame: np.ndarray, camera: dict | None = None) -> tuple[float | None, str]:
+        """Focal length in pixels and where it came from; ``camera``: the still image's tags."""
         H, W = frame.shape[:2]
-        tags = self._image[1] if self._image is not None and self._image[0] == id(frame) else None
-        return resolve_focal(W, H, tags, self.focal_px, self.hfov)
+        return resolve_focal(W, H, camera, self.focal_px, self.hfov)
 
     # -- per frame ---------------------------------------------------------------------
-    def annotate(self, frame: np.ndarray, faces: Faces) -> Faces:
+    def annotate(self, frame: np.ndarray, faces: Faces, info: FrameInfo | None = None) -> Faces:
+        info = info if info is not None else FrameInfo()
         index = self.index
         self.index += 1
         n = len(faces)
         H, W = frame.shape[:2]
         t0 = time.perf_counter()
-        focal, focal_src = self.focal_for(frame)
+        focal, focal_src = self.focal_for(frame, info.camera)
         scale, _, _ = landmark_scale(faces.landmarks)
         problems = landmark_problems(faces.landmarks, W, H)
         usable = np.array([p is None for p in problems], bool) & np.isfinite(scale) & (scale > 0)
@@ -93,7 +93,7 @@ class DistanceAnnotator:
         self.seconds["landmarks"] += time.perf_counter() - t0
 
         if self.backend is not None and (n or self.keep_map):
-            dist, key, src = self._dense(frame, index, faces, dist, key, src, focal)
+            dist, key, src = self._dense(frame, index, faces, dist, key, src, focal, info)
 
         dist, key, src = self._smooth(faces.track_id, index, dist.astype(np.float64), key.astype(np.float64), src)
         data = dict(faces.data)
@@ -101,7 +101,7 @@ class DistanceAnnotator:
         data[DISTANCE_KEY] = key.astype(np.float32)
         return faces.with_columns(distance_m=dist.astype(np.float32), data=data)
 
-    def _dense(self, frame, index, faces, dist, key, src, focal):
+    def _dense(self, frame, index, faces, dist, key, src, focal, info: FrameInfo):
         t0 = time.perf_counter()
         if self._map is None or index - self._map_index >= self.every or self.backend.name == "rgbd":
             self._map = self.backend.depth(frame, index)
@@ -118,7 +118,7 @@ class DistanceAnnotator:
             dist[ok] = v[ok]
             key[ok] = v[ok]
             src[ok] = "rgbd"
-            self.last_depth_m = (id(frame), dmap.values)
+            info.depth_m = dmap.values
         else:
             anchors = np.isfinite(v) & np.isfinite(dist) & (src == "landmarks")
             fit = self._fit_inverse(v[anchors], dist[anchors]) if anchors.any() else self._mono_fit
@@ -134,7 +134,7 @@ class DistanceAnnotator:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     zmap = 1.0 / (a * dmap.values + b)
                 zmap[~(zmap > 0)] = np.nan
-                self.last_depth_m = (id(frame), zmap.astype(np.float32))
+                info.depth_m = zmap.astype(np.float32)
             elif focal is None:
                 # no metric anchor: rank faces by relative inverse depth (nearer = larger)
                 fill = np.isfinite(v) & ~np.isfinite(key)

@@ -33,19 +33,14 @@ def blur_beyond(frame: np.ndarray, depth_m: np.ndarray, beyond_m: float, strengt
 
 
 class BackgroundBlur:
-    """Filter wrapper: blur the region beyond ``beyond_m`` (from the distance annotator's
-    latest depth map of this very frame), then let the face filter run."""
+    """The render step before the face filter: blur the region beyond ``beyond_m``, given the
+    frame's depth map in metres (:attr:`veil.stages.FrameInfo.depth_m`, from the distance
+    stage). A frame without one is blurred whole: unknown depth counts as far (fail closed)."""
 
-    def __init__(self, inner, annotator, beyond_m: float):
-        self.inner, self.annotator, self.beyond_m = inner, annotator, beyond_m
-        self.name = inner.name
-        self.anonymizes = getattr(inner, "anonymizes", True)
-        annotator.keep_map = True
+    def __init__(self, beyond_m: float):
+        self.beyond_m = beyond_m
 
-    def apply(self, frame: np.ndarray, faces) -> np.ndarray:
-        last = self.annotator.last_depth_m
-        if last is not None and last[0] == id(frame):
-            frame = blur_beyond(frame, last[1], self.beyond_m)
-        else:  # no depth for this frame: everything counts as far (fail closed)
-            frame = blur_beyond(frame, np.full((1, 1), np.nan, np.float32), self.beyond_m)
-        return self.inner.apply(frame, faces)
+    def apply(self, frame: np.ndarray, depth_m: np.ndarray | None) -> np.ndarray:
+        if depth_m is None:
+            depth_m = np.full((1, 1), np.nan, np.float32)
+        return blur_beyond(frame, depth_m, self.beyond_m)

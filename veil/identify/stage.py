@@ -1,4 +1,5 @@
-"""Build the identify annotator and the identity rule from ``config.identify``."""
+"""Build the identify stage from ``config.identify``, checking the names it is given against
+the gallery (the identity rules are built by :func:`veil.policy.build.build_policy`)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,10 @@ from .track_identity import Matcher, TrackIdentifier
 
 log = logging.getLogger("veil")
 
-__all__ = ["build_identify_stages"]
+__all__ = ["build_identify_stage"]
 
 
-def build_identify_stages(cfg: IdentifyConfig) -> tuple[list, list]:
-    from ..policy.identity import OnlyIdentities, SpareIdentities
-
+def build_identify_stage(cfg: IdentifyConfig) -> TrackIdentifier:
     embedder = build_embedder(cfg.embedder)
     today = dt.date.today()
     with Gallery(cfg.gallery, cfg.key_file) as gallery:
@@ -41,8 +40,5 @@ def build_identify_stages(cfg: IdentifyConfig) -> tuple[list, list]:
     threshold = cfg.match_threshold or embedder.threshold
     matcher = Matcher(names, vecs, threshold, cfg.uncertain_margin)
     del vecs
-    annotator = TrackIdentifier(embedder, matcher, reverify_frames=cfg.reverify_frames, min_gap=cfg.min_gap,
-                                min_face_px=cfg.id_min_face_px)
-    rule = (OnlyIdentities(list(cfg.only), cfg.name_hidden) if cfg.only
-            else SpareIdentities(None if cfg.spare_enrolled else list(cfg.spare), cfg.name_hidden))
-    return [annotator], [rule]
+    return TrackIdentifier(embedder, matcher, reverify_frames=cfg.reverify_frames, min_gap=cfg.min_gap,
+                           min_face_px=cfg.id_min_face_px)

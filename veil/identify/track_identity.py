@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..faces import DETECTED, ID_CANDIDATE, ID_DISTANCE, ID_STATE, MATCH, PENDING, SOURCE, UNCERTAIN, UNKNOWN, Faces
+from ..stages import FrameInfo, Item, StageBase
 from .embedder import Embedder
 
 __all__ = ["Matcher", "TrackIdentifier", "ID_STATE", "ID_DISTANCE", "MATCH", "UNCERTAIN", "UNKNOWN", "PENDING"]
@@ -126,10 +127,11 @@ def verdict(votes: list[_Vote]) -> tuple[str, str | None, float]:
     return (UNKNOWN, None, dist) if win is None else (MATCH, win, dist)
 
 
-class TrackIdentifier:
-    """The identify annotator (``annotate(frame, faces) -> faces``), see the module doc.
+class TrackIdentifier(StageBase):
+    """The identify stage (:class:`veil.stages.Stage`), see the module doc.
 
-    Counters for the report: :attr:`embeddings` computed, :attr:`face_frames` seen.
+    Counters for the report (:attr:`stats`, since the input began): :attr:`embeddings`
+    computed, :attr:`face_frames` seen.
     """
 
     name = "identify"
@@ -143,6 +145,11 @@ class TrackIdentifier:
         self.forget_frames = forget_frames
         self.embeddings = 0
         self.face_frames = 0
+        self.reset()
+
+    def begin_item(self, item: Item) -> None:
+        """A new input: no tracks, counters from zero."""
+        self.embeddings = self.face_frames = 0
         self.reset()
 
     def reset(self) -> None:
@@ -185,7 +192,7 @@ class TrackIdentifier:
         return np.where(ok, q, 0.0).astype(np.float32)
 
     # -- the stage -------------------------------------------------------------------
-    def annotate(self, frame: np.ndarray, faces: Faces) -> Faces:
+    def annotate(self, frame: np.ndarray, faces: Faces, info: FrameInfo | None = None) -> Faces:
         n = len(faces)
         self._frame += 1
         self.face_frames += n

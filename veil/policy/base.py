@@ -2,7 +2,8 @@
 
 A policy sets the ``decision`` and ``reason`` columns of :class:`~veil.faces.Faces` and
 nothing else. Policies that spare someone (by identity, by distance) come later; they must
-keep the rule that a face the policy cannot judge is anonymized.
+keep the rule that a face the policy cannot judge is anonymized. :mod:`veil.policy.build`
+makes the policy a :class:`~veil.config.Config` asks for.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..faces import ANONYMIZE, COASTED, DETECTED, EXTENDED, INTERPOLATED, KEEP, LOW, SOURCE, Faces
 
-__all__ = ["Policy", "AnonymizeAll", "AllMustKeep"]
+__all__ = ["Policy", "Rule", "AnonymizeAll", "AllMustKeep"]
 
 
 @runtime_checkable
@@ -23,8 +24,38 @@ class Policy(Protocol):
     def decide(self, faces: Faces) -> Faces:
         ...
 
+    def reset(self) -> None:
+        """Forget per-video state (hysteresis); a new input starts."""
+        ...
 
-class AnonymizeAll:
+
+class Rule:
+    """One rule of a policy (spare by identity, anonymize beyond a distance, ...).
+
+    A rule *judges*: :meth:`judge` returns its ``decision`` and ``reason`` arrays and builds
+    nothing, so that :class:`AllMustKeep` builds the decided :class:`Faces` once. After the
+    final decision a rule may :meth:`redact` columns it annotated (names of anonymized faces).
+    :meth:`decide` is the rule on its own.
+    """
+
+    name = "rule"
+
+    def judge(self, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def redact(self, faces: Faces, decision: np.ndarray) -> dict[str, np.ndarray]:
+        """Columns to replace once ``decision`` (the final one) is known; none by default."""
+        return {}
+
+    def reset(self) -> None:
+        pass
+
+    def decide(self, faces: Faces) -> Faces:
+        decision, reason = self.judge(faces)
+        return faces.with_columns(decision=decision, reason=reason)
+
+
+class AnonymizeAll(Rule):
     """Anonymize every face the detector reports at or above the operating threshold."""
 
     name = "anonymize-all"
@@ -32,7 +63,7 @@ class AnonymizeAll:
     def __init__(self, threshold: float):
         self.threshold = threshold
 
-    def decide(self, faces: Faces) -> Faces:
+    def judge(self, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
         n = len(faces)
         source = faces.data.get(SOURCE, np.full(n, DETECTED, object))
         reasons = {
@@ -43,7 +74,7 @@ class AnonymizeAll:
             EXTENDED: "before the track's first detection",
         }
         reason = np.array([reasons.get(s, str(s)) for s in source], object)
-        return faces.with_columns(decision=np.full(n, ANONYMIZE, object), reason=reason)
+        return np.full(n, ANONYMIZE, object), reason
 
 
 class AllMustKeep:
@@ -52,29 +83,33 @@ class AllMustKeep:
     Each rule (spare by identity, anonymize only beyond a distance, ...) judges the faces on
     its own, starting from ``base``'s decision; a face any rule anonymizes is anonymized,
     with that rule's reason. This is the conservative reading of combined flags: privacy
-    wins whenever the rules disagree.
+    wins whenever the rules disagree. The decided faces are built once.
     """
 
     name = "all-must-keep"
 
-    def __init__(self, base: Policy, rules: list[Policy]):
+    def __init__(self, base: Rule, rules: list[Rule]):
         self.base = base
         self.rules = rules
 
+    def reset(self) -> None:
+        for rule in (self.base, *self.rules):
+            rule.reset()
+
     def decide(self, faces: Faces) -> Faces:
-        base = self.base.decide(faces)
+        decision, reason = self.base.judge(faces)
         if not self.rules:
-            return base
-        verdicts = [rule.decide(base) for rule in self.rules]
-        keep = np.logical_and.reduce([v.decision == KEEP for v in verdicts])
-        reason = []
+            return faces.with_columns(decision=decision, reason=reason)
+        verdicts = [rule.judge(faces) for rule in self.rules]
+        keep = np.logical_and.reduce([d == KEEP for d, _ in verdicts])
+        reasons = []
         for i in range(len(faces)):
             if keep[i]:
-                reason.append("; ".join(str(v.reason[i]) for v in verdicts))
+                reasons.append("; ".join(str(r[i]) for _, r in verdicts))
             else:
-                reason.append(next(str(v.reason[i]) for v in verdicts if v.decision[i] != KEEP))
+                reasons.append(next(str(r[i]) for d, r in verdicts if d[i] != KEEP))
         decision = np.where(keep, KEEP, ANONYMIZE).astype(object)
-        out = base.with_columns(decision=decision, reason=np.array(reason, object))
+        changes: dict[str, np.ndarray] = {}
         for rule in self.rules:  # a rule may redact what it annotated, once the final decision is known
-            out = getattr(rule, "finalize", lambda f: f)(out)
-        return out
+            changes.update(rule.redact(faces, decision))
+        return faces.with_columns(decision=decision, reason=np.array(reasons, object), **changes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..faces import ANONYMIZE, DISTANCE_KEY, DISTANCE_SOURCE, KEEP, Faces
+from .base import Rule
 
 __all__ = ["OnlyBeyond", "KeepNearest"]
 
@@ -20,7 +21,7 @@ def _source(faces: Faces, i: int) -> str:
     return str(src[i]) if src is not None else "unknown: no distance estimator"
 
 
-class OnlyBeyond:
+class OnlyBeyond(Rule):
     """Anonymize faces farther than ``beyond_m``; nearer faces stay visible.
 
     Hysteresis, privacy-leaning: a track becomes visible only once its distance is below
@@ -38,7 +39,7 @@ class OnlyBeyond:
     def reset(self) -> None:
         self._visible: set[int] = set()
 
-    def decide(self, faces: Faces) -> Faces:
+    def judge(self, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
         n = len(faces)
         decision = np.full(n, ANONYMIZE, object)
         reason = np.empty(n, object)
@@ -58,10 +59,10 @@ class OnlyBeyond:
                 self._visible.discard(tid)
                 why = "beyond" if d > self.beyond_m else "within the hysteresis margin of"
                 reason[i] = f"{d:.2f} m ({src}) {why} {self.beyond_m:g} m: anonymized"
-        return faces.with_columns(decision=decision, reason=reason)
+        return decision, reason
 
 
-class KeepNearest:
+class KeepNearest(Rule):
     """Keep the ``k`` nearest faces of each frame visible; anonymize the others.
 
     Needs no calibration: faces are ranked by ``data["distance_key"]`` (metres when known,
@@ -79,7 +80,7 @@ class KeepNearest:
     def reset(self) -> None:
         self._kept: set[int] = set()
 
-    def decide(self, faces: Faces) -> Faces:
+    def judge(self, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
         n = len(faces)
         key = faces.data.get(DISTANCE_KEY)
         key = np.asarray(key, np.float64) if key is not None else np.asarray(faces.distance_m, np.float64)
@@ -101,4 +102,4 @@ class KeepNearest:
         for i in np.flatnonzero(~known):
             reason[i] = f"distance unknown ({_source(faces, i).removeprefix('unknown: ')}): anonymized"
         self._kept = {int(tids[i]) for i in kept if tids[i] >= 0}
-        return faces.with_columns(decision=decision, reason=reason)
+        return decision, reason

@@ -7,7 +7,7 @@ Privacy wins when in doubt: an uncertain or not-yet-identified face is anonymize
 modes, and so is any face when the identify stage did not run.
 
 Reports name only the people whose faces stay visible: the reason of an anonymized face does
-not say who it is (or who it looked like), and :meth:`_ByIdentity.finalize` clears the
+not say who it is (or who it looked like), and :meth:`_ByIdentity.redact` clears the
 ``identity`` of every face the final decision anonymizes, whichever rule anonymized it. Hiding
 a face and then writing the person's name next to its box would undo the anonymization.
 ``name_hidden=True`` (``--name-hidden``) names them anyway, for a user who needs an audit
@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..faces import ANONYMIZE, ID_CANDIDATE, ID_DISTANCE, ID_STATE, KEEP, MATCH, PENDING, UNCERTAIN, UNKNOWN, Faces
+from .base import Rule
 
 __all__ = ["SpareIdentities", "OnlyIdentities"]
 
@@ -35,23 +36,23 @@ def _describe(state: str, name, cand, dist: float, named: bool = True) -> str:
     return "not identified yet (no good view of the face so far)"
 
 
-class _ByIdentity:
+class _ByIdentity(Rule):
     name = "identity"
 
     def __init__(self, names: list[str] | None, name_hidden: bool = False):
         self.names = None if names is None else set(names)
         self.name_hidden = name_hidden
 
-    def finalize(self, faces: Faces) -> Faces:
-        """Clear the names of anonymized faces (unless ``name_hidden``)."""
+    def redact(self, faces: Faces, decision: np.ndarray) -> dict[str, np.ndarray]:
+        """Clear the names of the faces ``decision`` anonymizes (unless ``name_hidden``)."""
         if self.name_hidden or not len(faces):
-            return faces
-        hidden = faces.decision != KEEP
+            return {}
+        hidden = decision != KEEP
         if not any(n is not None for n in faces.identity[hidden]):
-            return faces
+            return {}
         identity = faces.identity.copy()
         identity[hidden] = None
-        return faces.with_columns(identity=identity)
+        return {"identity": identity}
 
     def _rows(self, faces: Faces):
         n = len(faces)
@@ -70,7 +71,7 @@ class SpareIdentities(_ByIdentity):
 
     name = "spare"
 
-    def decide(self, faces: Faces) -> Faces:
+    def judge(self, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
         decision, reason = [], []
         for state, name, cand, dist in self._rows(faces):
             if state == MATCH and self._listed(name):
@@ -80,7 +81,7 @@ class SpareIdentities(_ByIdentity):
             text = _describe(state, name, cand, dist, self.name_hidden)
             decision.append(ANONYMIZE)
             reason.append(f"identified as {text}, not spared" if state == MATCH else text)
-        return faces.with_columns(decision=np.array(decision, object), reason=np.array(reason, object))
+        return np.array(decision, object), np.array(reason, object)
 
 
 class OnlyIdentities(_ByIdentity):
@@ -88,7 +89,7 @@ class OnlyIdentities(_ByIdentity):
 
     name = "only"
 
-    def decide(self, faces: Faces) -> Faces:
+    def judge(self, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
         decision, reason = [], []
         for state, name, cand, dist in self._rows(faces):
             if state == MATCH and self._listed(name):
@@ -100,4 +101,4 @@ class OnlyIdentities(_ByIdentity):
             else:
                 decision.append(ANONYMIZE)
                 reason.append(_describe(state, name, cand, dist, self.name_hidden))
-        return faces.with_columns(decision=np.array(decision, object), reason=np.array(reason, object))
+        return np.array(decision, object), np.array(reason, object)
