@@ -3,13 +3,7 @@
 The public surface is listed in ``__all__``; everything else is internal.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
-try:
-    __version__ = _version("veil")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
+from ._version import __version__
 from .api import Anonymizer
 from .config import PRESETS, Config, DetectConfig, ImageConfig, RenderConfig, VideoConfig, preset
 from .errors import (

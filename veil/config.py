@@ -15,6 +15,7 @@ from typing import Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .colors import parse_color
 from .errors import ConfigError
 
 __all__ = ["DEVICES", "SHAPES", "MASK_SCALE", "Config", "DetectConfig", "TrackConfig", "RenderConfig", "VideoConfig", "ImageConfig", "DepthConfig", "IdentifyConfig", "PRESETS", "preset"]
@@ -111,8 +112,6 @@ class RenderConfig(_Frozen):
     @field_validator("color")
     @classmethod
     def _check_color(cls, v: str) -> str:
-        from .render.colors import parse_color
-
         parse_color(v)
         return v
 
@@ -123,7 +122,7 @@ class RenderConfig(_Frozen):
         Measured with ``veil eval privacy --strengths ...`` (docs/benchmarks.md 3.1); each filter
         class carries its own as ``min_strength``.
         """
-        from .render import FILTERS  # render imports this module: look up at call time
+        from .render import FILTERS  # at call time: the filters load OpenCV
 
         return float(getattr(FILTERS.get(self.filter), "min_strength", 0.0))
 

@@ -74,7 +74,7 @@ def embed(output: Path, facts: dict[str, Any], key: SigningKey) -> bool:
     fmt = FORMATS.get(Path(output).suffix.lower())
     if c2pa is None or fmt is None or not chain_path().is_file():
         return False
-    from .. import __version__
+    from .._version import __version__
 
     manifest = {
         "claim_generator_info": [{"name": "veil", "version": __version__}],

@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..io.atomic import atomic_output
 from .bundle import export_bundle
 from .log import AuditLog, Event

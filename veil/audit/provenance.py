@@ -39,7 +39,7 @@ def manifest_path(output: Path) -> Path:
 def build_manifest(output_name: str, output_sha256: str, output_bytes: int, facts: dict[str, Any],
                    key: SigningKey) -> dict[str, Any]:
     """A signed manifest for one output. ``facts``: input/process/model/run facts (no pixels)."""
-    from .. import __version__
+    from .._version import __version__
 
     body = {"format": FORMAT, "veil_version": __version__,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -105,7 +105,7 @@ def recorded_run(command: str, params: dict[str, Any] | None = None, log: AuditL
     130 / 143 for Ctrl-C / SIGTERM, 1 (``crashed``) for anything else; the exception is always
     re-raised.
     """
-    from .. import __version__
+    from .._version import __version__
 
     log = log or AuditLog()
     run = RunRecord(command, log)

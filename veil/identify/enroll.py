@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..config import DetectConfig
 from .embedder import Embedder, face_chip_sharpness
-from .gallery import Gallery, GalleryError, Person
+from .people import GalleryError, Person
 from .track_identity import yaws
+
+if TYPE_CHECKING:  # the gallery calls enroll(): no import back at run time
+    from .gallery import Gallery
 
 __all__ = ["embed_photo", "embed_video", "enroll", "distances_in", "face_problem", "MIN_FACE_PX", "MIN_SHARPNESS",
            "MAX_YAW", "ENROLL_MIN_SCORE", "VIDEO_PICKS"]

@@ -40,13 +40,13 @@ import os
 import secrets
 import sqlite3
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..dirs import data_dir
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
+from .people import GalleryError, GalleryKeyError, Person
 
 __all__ = ["Gallery", "Person", "GalleryError", "GalleryKeyError", "KEY_ENV",
            "default_gallery_path", "default_key_path"]
@@ -60,14 +60,6 @@ _CHECK = b"veil gallery key check"
 _BUSY_S = 30.0  # wait this long for another process's write lock
 
 
-class GalleryError(InputError):
-    """The gallery cannot be used: missing, empty, corrupt, or a bad request (exit code 3)."""
-
-
-class GalleryKeyError(GalleryError):
-    """No key, or the wrong key, for an encrypted gallery."""
-
-
 def default_gallery_path() -> Path:
     return data_dir() / "gallery.sqlite"
 
@@ -75,18 +67,6 @@ def default_gallery_path() -> Path:
 def default_key_path(gallery: Path | None = None) -> Path:
     """The key file next to the gallery (``gallery.key``)."""
     return (gallery or default_gallery_path()).with_suffix(".key")
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    purpose: str | None
-    consent_date: str | None  # ISO date
-    expires: str | None  # ISO date, None = no expiry
-    n_embeddings: int
-
-    def expired(self, today: dt.date | None = None) -> bool:
-        return self.expires is not None and dt.date.fromisoformat(self.expires) < (today or dt.date.today())
 
 
 def _decode_key(text: str, where: str) -> bytes:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..config import RenderConfig
+from typing import TYPE_CHECKING
+
 from ..errors import ConfigError
 from .base import Filter, MaskedFilter
 from .blur import Blur
@@ -10,6 +11,9 @@ from .debug import Debug, NoFilter
 from .pixelate import Pixelate
 from .replace import ReplaceImage
 from .solid import Solid
+
+if TYPE_CHECKING:  # the config looks filters up (strength floors): no import back at run time
+    from ..config import RenderConfig
 
 __all__ = ["Filter", "MaskedFilter", "FILTERS", "build_filter", "Blur", "Pixelate", "Solid", "ReplaceImage", "Debug", "NoFilter"]
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import MaskedFilter
-from .colors import parse_color
+from ..colors import parse_color
 
 __all__ = ["ReplaceImage"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import MaskedFilter
-from .colors import parse_color
+from ..colors import parse_color
 
 __all__ = ["Solid"]
 

@@ -110,7 +110,7 @@ def _command() -> str:
 
 
 def _meta(doc: Document) -> dict[str, Any]:
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "command": _command(),

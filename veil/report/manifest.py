@@ -151,7 +151,7 @@ class RunReport:
 
     def as_dict(self) -> dict[str, Any]:
         """The report without per-frame records."""
-        from .. import __version__
+        from .._version import __version__
 
         return {
             "manifest": {

@@ -26,7 +26,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from .. import __version__
+from .._version import __version__
 from ..errors import MediaTooLargeError, UnsupportedMediaError, VeilError
 from ..plan import Plan, PlanError, dumps, parse_plan
 from ..io.frame_source import FrameSource
