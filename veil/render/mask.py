@@ -104,6 +104,6 @@ def head_boxes(xyxy: np.ndarray, landmarks: np.ndarray, up: float = HEAD_UP, bac
 def mask_regions(faces, frame_hw: tuple[int, int], shape: str = "ellipse", scale: float = MASK_SCALE,
                  feather: float = 0.0, head: bool = True) -> list[Region]:
     """The regions the renderer hides for the faces to anonymize (also used to measure leaks)."""
-    targets = faces[faces.to_anonymize]
-    xyxy = head_boxes(targets.xyxy, targets.landmarks) if head else targets.xyxy
+    hide = faces.to_anonymize  # the columns it needs, without building a Faces of them
+    xyxy = head_boxes(faces.xyxy[hide], faces.landmarks[hide]) if head else faces.xyxy[hide]
     return face_regions(xyxy, frame_hw, shape, scale, feather)

@@ -21,24 +21,47 @@ whatever the resolution; a file is processed with a delay of that many frames.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..faces import DETECTED, EXTENDED, INTERPOLATED, OBSERVED, SOURCE, Faces
+from ..faces import ANONYMIZE, DETECTED, EXTENDED, INTERPOLATED, OBSERVED, SOURCE, Faces
 
 __all__ = ["Buffered", "Lookahead"]
 
 
 @dataclass
 class Buffered:
-    """A frame waiting in the buffer, with its faces so far."""
+    """A frame waiting in the buffer, with its faces so far.
+
+    The boxes the look-ahead gives a track on this frame wait in ``edits`` (track id ->
+    observation, source, score; the latest wins) and go into ``faces`` once, when the frame
+    leaves the buffer: a frame is rebuilt once, not once per edit.
+    """
 
     index: int
     frame: np.ndarray
     faces: Faces
     segment: int = 0
     time_s: float | None = None
+    edits: dict[int, tuple[np.ndarray, str, float]] = field(default_factory=dict)
+
+    def edit(self, track_id: int, obs: np.ndarray, source: str, score: float) -> None:
+        """Give the track ``obs`` on this frame, unless the track was observed here."""
+        mine = self.faces.track_id == track_id
+        if mine.any():
+            src = self.faces.data.get(SOURCE)
+            if src is None or np.isin(src[mine], OBSERVED).any():
+                return
+        self.edits.pop(track_id, None)  # the latest edit goes last, as one rebuilt row would
+        self.edits[track_id] = (obs, source, score)
+
+    def settle(self) -> "Buffered":
+        """Apply the pending edits to ``faces`` (once)."""
+        if self.edits:
+            self.faces = _with_boxes(self.faces, self.edits)
+            self.edits = {}
+        return self
 
 
 def _observed(faces: Faces) -> dict[int, np.ndarray]:
@@ -54,18 +77,22 @@ def _observed(faces: Faces) -> dict[int, np.ndarray]:
             for i, t in enumerate(faces.track_id) if t >= 0 and src[i] in OBSERVED}
 
 
-def _with_box(faces: Faces, track_id: int, obs: np.ndarray, source: str, score: float) -> Faces:
-    """Replace the track's non-observed rows (if any) by ``obs``; observed rows are kept."""
-    src = faces.data.get(SOURCE, np.full(len(faces), DETECTED, object))
-    mine = faces.track_id == track_id
-    if (mine & np.isin(src, OBSERVED)).any():
-        return faces
-    rest = faces[~mine]
-    if SOURCE not in rest.data:
-        rest = rest.with_columns(data={**rest.data, SOURCE: np.full(len(rest), DETECTED, object)})
-    row = Faces(xyxy=obs[None, :4], scores=[score], landmarks=obs[4:].reshape(1, 5, 2), track_id=[track_id],
-                data={SOURCE: np.array([source], object)})
-    return Faces.concatenate([rest, row])
+def _with_boxes(faces: Faces, edits: dict[int, tuple[np.ndarray, str, float]]) -> Faces:
+    """Replace the rows of each edited track (none of them observed) by one row with its
+    observation, appended in the order of the edits; the other rows are kept."""
+    n, k = len(faces), len(edits)
+    src = faces.data.get(SOURCE, np.full(n, DETECTED, object))
+    rest = ~np.isin(faces.track_id, list(edits))
+    obs = np.array([e[0] for e in edits.values()], np.float32).reshape(k, 14)
+
+    def rows(col: np.ndarray, new) -> np.ndarray:
+        return np.concatenate([col[rest], np.asarray(new, col.dtype)])
+
+    return Faces(xyxy=rows(faces.xyxy, obs[:, :4]), scores=rows(faces.scores, [e[2] for e in edits.values()]),
+                 landmarks=rows(faces.landmarks, obs[:, 4:].reshape(k, 5, 2)), track_id=rows(faces.track_id, list(edits)),
+                 identity=rows(faces.identity, [None] * k), distance_m=rows(faces.distance_m, np.full(k, np.nan)),
+                 decision=rows(faces.decision, [ANONYMIZE] * k), reason=rows(faces.reason, ["detected face"] * k),
+                 data={SOURCE: rows(src.astype(object), [e[1] for e in edits.values()])})
 
 
 def _grow(obs: np.ndarray, factor: float) -> np.ndarray:
@@ -107,11 +134,11 @@ class Lookahead:
         self.buf.append(item)
         out = []
         while self.buf and (len(self.buf) > self.size or self._bytes() > self.max_bytes):
-            out.append(self.buf.popleft())
+            out.append(self.buf.popleft().settle())
         return out
 
     def flush(self) -> list[Buffered]:
-        out = list(self.buf)
+        out = [b.settle() for b in self.buf]
         self.buf.clear()
         return out
 
@@ -141,7 +168,7 @@ class Lookahead:
             # the further from both observations, the less certain the position
             away = min(b.index - self.buf[last].index, item.index - b.index)
             interp = _grow((1 - w) * start + w * box, min(self.margin + 0.04 * (away - 1), 1.5))
-            b.faces = _with_box(b.faces, tid, interp, INTERPOLATED, score)
+            b.edit(tid, interp, INTERPOLATED, score)
 
     def _link(self, item: Buffered, tid: int, box: np.ndarray, score: float) -> bool:
         """A new track that continues one lost a few frames ago (a fast face the tracker
@@ -182,4 +209,4 @@ class Lookahead:
             b = self.buf[k]
             if b.segment != item.segment:
                 return
-            b.faces = _with_box(b.faces, tid, _grow(box, 1 + 0.05 * dist), EXTENDED, score)
+            b.edit(tid, _grow(box, 1 + 0.05 * dist), EXTENDED, score)

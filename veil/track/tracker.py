@@ -33,9 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..boxes import box_iou
-from ..faces import COASTED, DETECTED, LOW, SOURCE, Faces
+from ..faces import ANONYMIZE, COASTED, DETECTED, LOW, SOURCE, Faces
 
 __all__ = ["Tracker", "box_iou", "box_diou"]
+
+_NO_FACES = Faces.empty()  # a frame that was not detected (Faces never change: one is enough)
 
 
 
@@ -147,7 +149,7 @@ class Tracker:
             t.missed += frames
         preds = np.array([_to_xyxy(t.predict(t.missed)) for t in self.tracks], np.float32).reshape(-1, 4)
         if faces is None:
-            return self._emit(Faces.empty(), np.zeros(0, np.int64), np.zeros(0, object))
+            return self._emit(_NO_FACES, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object))
 
         strong = np.flatnonzero(faces.scores >= self.threshold)
         weak = np.flatnonzero((faces.scores >= self.low_threshold) & (faces.scores < self.threshold))
@@ -169,7 +171,7 @@ class Tracker:
                 track_of[d] = self._start(faces, d)
         keep = np.flatnonzero((faces.scores >= self.threshold) | (track_of >= 0))
         source = np.where(faces.scores[keep] >= self.threshold, DETECTED, LOW).astype(object)
-        return self._emit(faces[keep], track_of[keep], source)
+        return self._emit(faces, keep, track_of[keep], source)
 
     # -- internals --------------------------------------------------------------------
     def _start(self, faces: Faces, d: int) -> int:
@@ -191,17 +193,17 @@ class Tracker:
         t.hits += 1
         t.missed = 0
 
-    def _emit(self, found: Faces, ids: np.ndarray, source: np.ndarray) -> Faces:
-        """Matched detections rendered as union(smoothed, raw); lost tracks coasted."""
+    def _emit(self, faces: Faces, keep: np.ndarray, ids: np.ndarray, source: np.ndarray) -> Faces:
+        """The detections ``faces[keep]`` (tracks ``ids``) rendered as union(smoothed, raw), and
+        lost tracks coasted: one Faces, built once."""
         by_id = {t.id: t for t in self.tracks}
-        xyxy = found.xyxy.copy()
+        xyxy = faces.xyxy[keep]
         for row, tid in enumerate(ids):
             t = by_id.get(int(tid))
             if t is not None and t.hits > 1:
                 s = _to_xyxy(np.concatenate([t.state[:2], np.maximum(t.state[2:], t.size)]))
                 xyxy[row, :2] = np.minimum(xyxy[row, :2], s[:2])
                 xyxy[row, 2:] = np.maximum(xyxy[row, 2:], s[2:])
-        out = found.with_columns(xyxy=xyxy, track_id=ids, data={**found.data, SOURCE: source})
         # advance unmatched tracks; end those lost for too long
         coasted, alive = [], []
         for t in self.tracks:
@@ -216,12 +218,22 @@ class Tracker:
             coasted.append((t, _to_xyxy(s)))
         self.tracks = alive
         if not coasted:
-            return out
-        extra = Faces(
-            xyxy=np.array([b for _, b in coasted], np.float32),
-            scores=np.array([t.score for t, _ in coasted], np.float32),
-            landmarks=np.full((len(coasted), 5, 2), np.nan, np.float32),
-            track_id=np.array([t.id for t, _ in coasted], np.int64),
-            data={SOURCE: np.array([COASTED] * len(coasted), object)},
+            return Faces(xyxy=xyxy, scores=faces.scores[keep], landmarks=faces.landmarks[keep], track_id=ids,
+                         identity=faces.identity[keep], distance_m=faces.distance_m[keep], decision=faces.decision[keep],
+                         reason=faces.reason[keep], data={**{k: v[keep] for k, v in faces.data.items()}, SOURCE: source})
+        k = len(coasted)
+
+        def rows(found: np.ndarray, new) -> np.ndarray:
+            return np.concatenate([found, np.asarray(new, found.dtype)])
+
+        return Faces(  # coasted rows: no landmarks, the other columns at their defaults
+            xyxy=rows(xyxy, [b for _, b in coasted]).reshape(-1, 4),
+            scores=rows(faces.scores[keep], [t.score for t, _ in coasted]),
+            landmarks=rows(faces.landmarks[keep], np.full((k, 5, 2), np.nan)),
+            track_id=rows(ids, [t.id for t, _ in coasted]),
+            identity=rows(faces.identity[keep], [None] * k),
+            distance_m=rows(faces.distance_m[keep], np.full(k, np.nan)),
+            decision=rows(faces.decision[keep], [ANONYMIZE] * k),
+            reason=rows(faces.reason[keep], ["detected face"] * k),
+            data={SOURCE: rows(source.astype(object), [COASTED] * k)},  # only the column both kinds of row have
         )
-        return Faces.concatenate([out, extra])
