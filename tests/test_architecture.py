@@ -85,3 +85,15 @@ def test_the_pipeline_does_not_probe_its_stages():
             probes += [f"{rel}:{n.lineno}" for n in ast.walk(tree)
                        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "getattr"]
     assert probes == []
+
+
+def test_the_config_does_not_import_the_filters(imports):
+    """Filters may read defaults from the config; the config checks colours and strength floors
+    from leaf modules (veil.colors, veil.floors), so that never makes a cycle."""
+    graph = imports.import_graph(ROOT)
+    seen, todo = set(), ["veil.config"]
+    while todo:
+        for t in graph[todo.pop()] - seen:
+            seen.add(t)
+            todo.append(t)
+    assert not any(m == "veil.render" or m.startswith("veil.render.") for m in seen), sorted(seen)

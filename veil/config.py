@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .colors import parse_color
 from .errors import ConfigError
+from .floors import MIN_STRENGTH
 
 __all__ = ["DEVICES", "SHAPES", "MASK_SCALE", "Config", "DetectConfig", "TrackConfig", "RenderConfig", "VideoConfig", "ImageConfig", "DepthConfig", "IdentifyConfig", "PRESETS", "preset"]
 
@@ -119,12 +120,10 @@ class RenderConfig(_Frozen):
     def strength_floor(self) -> float:
         """The weakest strength that still hides faces for this filter (0: strength does not matter).
 
-        Measured with ``veil eval privacy --strengths ...`` (docs/benchmarks.md 3.1); each filter
-        class carries its own as ``min_strength``.
+        Measured with ``veil eval privacy --strengths ...`` (docs/benchmarks.md 3.1), listed in
+        :mod:`veil.floors` (each filter class carries its own as ``min_strength``).
         """
-        from .render import FILTERS  # at call time: the filters load OpenCV
-
-        return float(getattr(FILTERS.get(self.filter), "min_strength", 0.0))
+        return MIN_STRENGTH.get(self.filter, 0.0)
 
     @property
     def weak(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..floors import MIN_STRENGTH as _FLOORS
 from .base import MaskedFilter
 
 __all__ = ["Blur", "SIGMA_PER_SIZE", "MIN_STRENGTH"]
@@ -20,7 +21,7 @@ __all__ = ["Blur", "SIGMA_PER_SIZE", "MIN_STRENGTH"]
 SIGMA_PER_SIZE = 0.12
 #: Floor of ``strength``, measured with ``veil eval privacy --strengths ...``: below it faces
 #: were re-identified, or still found by veil's detector (docs/benchmarks.md 3.1).
-MIN_STRENGTH = 0.8
+MIN_STRENGTH = _FLOORS["blur"]
 _WORK_SIGMA = 2.0  # sigma in pixels at the working (downsampled) resolution
 
 

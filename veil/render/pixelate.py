@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..floors import MIN_STRENGTH as _FLOORS
 from .base import MaskedFilter
 
 __all__ = ["Pixelate", "BLOCKS_ACROSS", "MIN_STRENGTH"]
@@ -18,7 +19,7 @@ __all__ = ["Pixelate", "BLOCKS_ACROSS", "MIN_STRENGTH"]
 BLOCKS_ACROSS = 6.0
 #: Floor of ``strength``, measured with ``veil eval privacy --strengths ...``: below it faces
 #: were re-identified, or still found by veil's detector (docs/benchmarks.md 3.1).
-MIN_STRENGTH = 0.6
+MIN_STRENGTH = _FLOORS["pixelate"]
 
 
 class Pixelate(MaskedFilter):
