@@ -28,13 +28,7 @@ def build_backend(cfg, device: str = "auto"):
     if cfg.depth_frames:
         return RGBDFrames(cfg.depth_frames, cfg.depth_match, cfg.depth_fps)
     if cfg.depth_model:
-        providers = None
-        if device in ("auto", "cuda"):
-            import onnxruntime as ort
-
-            avail = ort.get_available_providers()
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in avail]
-        return OnnxMonoDepth(cfg.depth_model, cfg.depth_model_kind, cfg.depth_side, providers)
+        return OnnxMonoDepth(cfg.depth_model, cfg.depth_model_kind, cfg.depth_side, device=device)
     return None
 
 

