@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .faces import Faces
 from .policy import Policy, build_policy
 from .render import Filter, anonymizes, build_filter
 from .stages import FrameInfo, Item, Stage
+
+if TYPE_CHECKING:
+    from .depth.background import BackgroundBlur
 
 __all__ = ["Pipeline", "FrameResult", "Timings", "render_order", "render_plan"]
 
@@ -59,7 +62,7 @@ class Pipeline:
     timings: Timings = field(default_factory=Timings)
     rendering: bool = True  # False while analysing only (run(render=False))
     #: the background blur beyond a depth (``--background-beyond``), applied before the filter
-    background: object = None
+    background: BackgroundBlur | None = None
     _camera: dict | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
