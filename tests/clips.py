@@ -9,11 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-
-def ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
+from helpers import box_slices, ffmpeg
 
 
 def cut(src: Path, dst: Path, start: float = 2.0, frames: int = 24, audio: bool = True) -> Path:
@@ -32,10 +28,8 @@ def decode(path: Path) -> list[np.ndarray]:
 
 def region_diff(a: np.ndarray, b: np.ndarray, box) -> float:
     """Mean absolute difference of two frames inside ``box`` (x1, y1, x2, y2)."""
-    h, w = a.shape[:2]
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
-    return float(np.abs(a[y1:y2, x1:x2].astype(int) - b[y1:y2, x1:x2].astype(int)).mean())
+    sl = box_slices(box, a.shape)
+    return float(np.abs(a[sl].astype(int) - b[sl].astype(int)).mean())
 
 
 def anonymized_masks(plan, hw):
@@ -60,9 +54,7 @@ def unchanged_diffs(got_frames, src_frames, entries, masks) -> list[float]:
     for f in entries:
         index, box = (f["index"], f["box"]) if isinstance(f, dict) else (f.index, f.box)
         got, src, covered = got_frames[index], src_frames[index], masks.get(index)
-        h, w = src.shape[:2]
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
-        sl = (slice(max(0, y1), min(h, y2)), slice(max(0, x1), min(w, x2)))
+        sl = box_slices(box, src.shape)
         free = ~covered[sl] if covered is not None else np.ones(got[sl].shape[:2], bool)
         if free.mean() >= 0.25:
             out.append(float(np.abs(got[sl].astype(int) - src[sl].astype(int)).mean(axis=2)[free].mean()))

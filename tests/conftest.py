@@ -94,6 +94,13 @@ def require(path: Path, what: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def hamilton(data_dir) -> Path:
+    """The short hamilton clip: 640x360, 29.97 fps, H.264 with AAC audio, a stage with
+    several performers, an edit at frame 20."""
+    return require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "video/hamilton clip")
+
+
+@pytest.fixture(scope="session")
 def wider_dev(data_dir) -> Path:
     """The WIDER FACE dev split folder (gt, difficulty, demographics, images)."""
     root = data_dir / "widerface-dev"

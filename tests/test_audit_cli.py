@@ -10,18 +10,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from conftest import require
+from helpers import ffmpeg, run
 from veil.audit import AuditLog, person_ref
 from veil.audit.runs import redact_params, redact_settings
-from veil.cli.main import app
-
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def sha(path: Path) -> str:
@@ -159,9 +152,8 @@ def test_folder_run_signs_every_output(photo, grace_hopper, tmp_path):
     assert len(AuditLog().events()[-1].body["items"]) == 2
 
 
-def test_video_output_verifies(data_dir, tmp_path):
-    clip = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    require(clip, "hamilton clip")
+def test_video_output_verifies(hamilton, tmp_path):
+    clip = hamilton
     out = tmp_path / "h.mp4"
     res = run("anonymize", clip, "-o", out, "--start", "1", "--end", "2", "-q")
     assert res.exit_code == 0, res.output
@@ -202,16 +194,13 @@ def test_gallery_changes_are_recorded_without_names(data_dir, tmp_path, veil_hom
     assert "obama" not in dump and "barack" not in dump  # names never reach the log
 
 
-def test_stream_recorded_to_a_file_is_signed(data_dir, tmp_path):
+def test_stream_recorded_to_a_file_is_signed(hamilton, tmp_path):
     import subprocess
     import sys
 
-    import imageio_ffmpeg
-
-    clip = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    require(clip, "hamilton clip")
+    clip = hamilton
     out = tmp_path / "live.mp4"
-    feed = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(clip), "-t", "1",
+    feed = subprocess.Popen([ffmpeg(), "-loglevel", "error", "-i", str(clip), "-t", "1",
                              "-f", "mpegts", "-"], stdout=subprocess.PIPE)
     res = subprocess.run([sys.executable, "-m", "veil", "stream", "-", "-o", str(out), "--no-live", "-q"],
                          stdin=feed.stdout, capture_output=True, text=True, timeout=300)

@@ -77,10 +77,10 @@ def test_leaving_by_an_exception_drops_queued_calls_and_waits_for_the_thread():
 
 
 def test_submit_blocks_when_the_queue_is_full():
-    gate = threading.Event()
+    gate, taken = threading.Event(), threading.Event()
     with Background(depth=1) as bg:
-        bg.submit(gate.wait)  # taken by the thread, which now waits
-        time.sleep(0.05)
+        bg.submit(lambda: (taken.set(), gate.wait()))
+        assert taken.wait(5)  # taken by the thread, which now waits
         bg.submit(lambda: None)  # fills the queue
         blocked = threading.Thread(target=bg.submit, args=(lambda: None,))
         blocked.start()

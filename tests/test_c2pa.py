@@ -9,18 +9,11 @@ import hashlib
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from conftest import require
+from helpers import run
 from veil.audit import AuditLog, load_key
-from veil.cli.main import app
 
 c2pa = pytest.importorskip("c2pa")
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def chain_for(public_key, tmp_path):
@@ -100,11 +93,10 @@ def test_jpeg_output_carries_a_valid_c2pa_manifest(c2pa_on, tmp_path, astronaut)
     assert run("verify", out).exit_code == 1
 
 
-def test_mp4_output_carries_a_c2pa_manifest(c2pa_on, data_dir, tmp_path):
+def test_mp4_output_carries_a_c2pa_manifest(c2pa_on, hamilton, tmp_path):
     from veil.audit.c2pa_embed import read
 
-    clip = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    require(clip, "hamilton clip")
+    clip = hamilton
     out = tmp_path / "h.mp4"
     assert run("anonymize", clip, "-o", out, "--start", "0", "--end", "1", "-q").exit_code == 0
     store = read(out)

@@ -6,16 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from veil.cli.main import app
+from helpers import box_slices, run
 from veil.faces import Faces
-
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture
@@ -29,8 +22,8 @@ def photos(tmp_path, astronaut, grace_hopper):
 
 
 def face_changed(before: np.ndarray, after: np.ndarray, box) -> float:
-    x1, y1, x2, y2 = (int(v) for v in box)
-    return float((np.abs(before[y1:y2, x1:x2].astype(int) - after[y1:y2, x1:x2]).sum(axis=2) > 12).mean())
+    sl = box_slices(box, before.shape)
+    return float((np.abs(before[sl].astype(int) - after[sl]).sum(axis=2) > 12).mean())
 
 
 def test_single_image_default_output_name(photos, astronaut):

@@ -12,20 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 from typer.main import get_command
-from typer.testing import CliRunner
 
+from helpers import run
 from veil.cli.common import DeviceName, ShapeName
 from veil.cli.main import app
 from veil.config import Config, DetectConfig, RenderConfig
 from veil.render.base import MaskedFilter
 from veil.render.mask import face_regions, mask_regions
 
-runner = CliRunner()
 SHARING = ("anonymize", "stream", "analyze", "render", "detect")
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def _params(name: str) -> dict:

@@ -16,10 +16,9 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 import veil
-from veil.cli.main import app
+from helpers import run
 from veil.cli.safe_text import PrintableFormatter, printable
 from veil.errors import OutputError
 from veil.io.atomic import atomic_output
@@ -27,11 +26,6 @@ from veil.io.paths import walk_media
 from veil.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture

@@ -23,19 +23,10 @@ from pathlib import Path
 import av
 import pytest
 
+from helpers import ffmpeg
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("default_signals")
-
-
-def ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-@pytest.fixture(scope="module")
-def hamilton(data_dir):
-    return data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
 
 
 def veil(procs, *args, stdin=subprocess.DEVNULL) -> subprocess.Popen:

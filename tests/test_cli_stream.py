@@ -2,33 +2,16 @@
 local network stream served by ffmpeg on 127.0.0.1."""
 
 import json
-import socket
 import subprocess
-import sys
-import time
 
 import av
-import pytest
 
-
-def ffmpeg():
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def veil_cmd(*args):
-    return [sys.executable, "-m", "veil", *map(str, args)]
+from helpers import ffmpeg, free_port, veil_cmd, wait_listening
 
 
 def count_frames(path):
     with av.open(str(path)) as c:
         return sum(1 for _ in c.decode(video=0))
-
-
-@pytest.fixture(scope="module")
-def hamilton(data_dir):
-    return data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
 
 
 def test_stdin_pipe_to_file(hamilton, tmp_path):
@@ -45,18 +28,12 @@ def test_stdin_pipe_to_file(hamilton, tmp_path):
     assert item["counts"]["anonymized"] > 0
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_local_network_stream(hamilton, tmp_path):
     port = free_port()
     server = subprocess.Popen([ffmpeg(), "-loglevel", "error", "-re", "-i", str(hamilton), "-t", "2", "-c:v", "libx264",
                                "-preset", "ultrafast", "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"])
     try:
-        time.sleep(0.5)
+        wait_listening(port, server)
         out, report = tmp_path / "net.mkv", tmp_path / "r.json"
         res = subprocess.run(veil_cmd("stream", f"tcp://127.0.0.1:{port}", "-o", out, "--reconnect", "0",
                                       "--report", report, "-q"), capture_output=True, text=True, timeout=120)

@@ -10,18 +10,10 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 import veil
-from conftest import require
+from helpers import run
 from veil.cli import progress as progress_mod
-from veil.cli.main import app
-
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture
@@ -93,9 +85,9 @@ def test_any_css_colour_name(photos, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def short_clip(data_dir, tmp_path_factory):
+def short_clip(hamilton, tmp_path_factory):
     """The first second of the hamilton clip (video and audio), cut without re-encoding."""
-    src = require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "video/hamilton clip")
+    src = hamilton
     dst = tmp_path_factory.mktemp("clip") / "hamilton_1s.mp4"
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         streams = {s.index: out.add_stream_from_template(s) for s in (inp.streams.video[0], inp.streams.audio[0])}

@@ -9,18 +9,11 @@ import sqlite3
 
 import numpy as np
 from PIL import Image
-from typer.testing import CliRunner
 
+from helpers import run
 from veil.audit import AuditLog
 from veil.audit.retention import purge_expired_consents
-from veil.cli.main import app
 from veil.identify.gallery import Gallery
-
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_compliance_pack_from_a_real_log(tmp_path, astronaut, grace_hopper):

@@ -35,11 +35,11 @@ def _is_performer(index: int, box: np.ndarray) -> bool:
 
 
 @pytest.fixture(scope="module")
-def run(data_dir, tmp_path_factory):
+def run(data_dir, hamilton, tmp_path_factory):
     import av
 
     folder = data_dir / "video" / "hamilton"
-    clip = require(folder / "short_hamilton_clip.mp4", "video/hamilton clip")
+    clip = hamilton
     tmp = tmp_path_factory.mktemp("hamilton")
     mp = pytest.MonkeyPatch()
     mp.delenv(KEY_ENV, raising=False)

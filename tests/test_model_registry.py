@@ -10,21 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
+from helpers import run
 from veil.audit import AuditLog
-from veil.cli.main import app
 from veil.errors import ConfigError
 from veil.models import MODELS
 from veil.models.catalog import ModelEntry, catalog, verify_entry
 from veil.models.gates import parse_requirement, report_metrics
 from veil.models.records import ModelRecords
-
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -8,33 +8,22 @@ import subprocess
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from conftest import require
+from helpers import ffmpeg, run
 from veil.audit import AuditLog
-from veil.cli.main import app
 from veil.errors import ConfigError
 from veil.monitor import JobStats, MonitorStore, compare
 from veil.monitor.drift import ks_binned, psi
 from veil.monitor.store import parse_window
 
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
 
 @pytest.fixture(scope="module")
-def clips(data_dir, tmp_path_factory):
+def clips(hamilton, tmp_path_factory):
     """The first 3 s of the hamilton clip; the same re-encoded (other CRF and preset); and a
     darker, blurred version (a failing camera, a lens out of focus)."""
-    import imageio_ffmpeg
-
-    src = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
-    require(src, "hamilton clip")
+    src = hamilton
     d = tmp_path_factory.mktemp("clips")
-    ff = imageio_ffmpeg.get_ffmpeg_exe()
+    ff = ffmpeg()
     steps = {"ref": ["-i", src, "-t", "3", "-an", "-c:v", "libx264", "-crf", "18"],
              "reencoded": ["-i", d / "ref.mp4", "-c:v", "libx264", "-crf", "26", "-preset", "medium"],
              "degraded": ["-i", d / "ref.mp4", "-vf", "eq=brightness=-0.25:gamma=0.6,gblur=sigma=3", "-c:v", "libx264", "-crf", "18"]}

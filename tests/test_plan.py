@@ -8,25 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from clips import anonymized_masks, assert_visible, cut, decode, region_diff, unchanged_diffs
+from helpers import run
 from veil import Anonymizer
-from veil.cli.main import app
 from veil.errors import ConfigError
 from veil.plan import Keyframe, PlanError, interpolate_keyframes, json_schema, load_plan, parse_plan, save_plan
 
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
-def clip(data_dir, tmp_path_factory):
-    src = data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4"
+def clip(hamilton, tmp_path_factory):
+    src = hamilton
     return cut(src, tmp_path_factory.mktemp("clip") / "clip.mp4", start=2.0, frames=24)
 
 

@@ -9,20 +9,15 @@ import sqlite3
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
+from helpers import run
 from veil.audit import AuditLog, person_ref
 from veil.audit.retention import MIN_AUDIT_DAYS, Retention, apply_retention, load_retention, purge_expired_consents
-from veil.cli.main import app
 from veil.errors import AuditError, ConfigError
 from veil.identify.gallery import Gallery
 
-runner = CliRunner()
+
 LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=400)
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_audit_retention_cannot_go_below_six_months(tmp_path):

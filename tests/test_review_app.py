@@ -69,8 +69,8 @@ def upload_and_open(browser, url: str, media: Path):
     return page, errors
 
 
-def test_review_keep_add_missed_face_export(browser, data_dir, tmp_path):
-    clip = cut(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", tmp_path / "clip.mp4", start=0.0, frames=48)
+def test_review_keep_add_missed_face_export(browser, hamilton, tmp_path):
+    clip = cut(hamilton, tmp_path / "clip.mp4", start=0.0, frames=48)
     with veil_server(tmp_path / "data") as url:
         page, errors = upload_and_open(browser, url, clip)
         job_id = page.evaluate("S.job.id")

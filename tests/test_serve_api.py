@@ -219,8 +219,8 @@ def test_restart_marks_running_jobs_interrupted_and_offers_no_output(tmp_path):
         assert [e["status"] for e in wait(c, running)] == ["interrupted"]
 
 
-def test_video_job_serves_exact_frames_and_previews(client, data_dir, tmp_path):
-    clip = cut(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", tmp_path / "c.mp4", start=0.0, frames=12)
+def test_video_job_serves_exact_frames_and_previews(client, hamilton, tmp_path):
+    clip = cut(hamilton, tmp_path / "c.mp4", start=0.0, frames=12)
     job = upload(client, clip.read_bytes(), "c.mp4").json()
     events = wait(client, job["id"])
     assert events[-1]["status"] == "review" and events[-1]["done"] == 12
@@ -281,7 +281,7 @@ def test_exact_frames_are_in_the_plans_orientation(tmp_path, flags):
     """The server's frames are turned as analysis saw them (display matrix), so boxes line up."""
     import av as pyav
 
-    from clips import ffmpeg
+    from helpers import ffmpeg
     from veil.config import VideoConfig
     from veil.io.video import decode_video
     from veil.io.frame_source import FrameSource

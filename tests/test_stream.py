@@ -26,16 +26,15 @@ import time
 from pathlib import Path
 
 import av
-import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from conftest import require
+from helpers import ffmpeg, free_port, wait_listening
 from veil.config import VideoConfig
 from veil.errors import ConfigError, CorruptMediaError, InputError, OutputError
 from veil.io.stream import StreamOptions, StreamStats, anonymize_stream, is_stream
 
-FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()  # the test extra installs it (no ffmpeg on PATH needed)
+FFMPEG = ffmpeg()  # the test extra installs imageio-ffmpeg (no ffmpeg on PATH needed)
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CFG = VideoConfig(encoder_preset="ultrafast")  # IO tests: keep the CPU for the streams
@@ -116,31 +115,6 @@ def check_monotonic(frames: list[av.VideoFrame]) -> None:
 
 
 # ----------------------------------------------------------------------------- local servers
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Wait until something listens on 127.0.0.1:port, without connecting (ffmpeg's
-    ``-listen 1`` would take a probe connection as its one client)."""
-    deadline = time.monotonic() + timeout
-    if not Path("/proc/net/tcp").exists():
-        time.sleep(1.0)
-        return
-    while time.monotonic() < deadline:
-        with open("/proc/net/tcp") as fh:
-            for line in fh.readlines()[1:]:
-                fields = line.split()
-                if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
-                    return
-        if proc.poll() is not None:
-            raise RuntimeError(f"ffmpeg exited with {proc.returncode}: {proc.stderr.read().decode()[-500:]}")
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def ffmpeg_tcp_server(procs, port: int, seconds: float = 8, size: str = "320x240", rate: int = 15) -> subprocess.Popen:
@@ -729,10 +703,10 @@ def helper(tmp_path: Path, src: str, dst: str, **opts) -> list[str]:
     return [sys.executable, str(script), str(HERE), src, dst, json.dumps(opts)]
 
 
-def test_stdin_pipe_to_stdout_pipe_real_clip(tmp_path, data_dir, procs):
+def test_stdin_pipe_to_stdout_pipe_real_clip(tmp_path, hamilton, procs):
     """A real clip streamed in real time by ffmpeg into veil's stdin; veil's stdout (MPEG-TS)
     decodes, and every frame in it went through ``process``."""
-    clip = require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "video/hamilton clip")
+    clip = hamilton
     feeder = subprocess.Popen(
         [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-t", "3", "-i", str(clip),
          "-c", "copy", "-f", "mpegts", "-"],

@@ -140,7 +140,7 @@ def boy(data_dir):
     from veil.eval.leaks import read_boxes
     from veil.io.video import read_frames
 
-    root = data_dir / "video" / "otb_boy"
+    root = require(data_dir / "video" / "otb_boy", "video/otb_boy clip")
     frames = list(read_frames(root / "boy_frames0001-0301_30fps.mp4"))
     return frames, read_boxes(root / "groundtruth_rect.txt")
 
@@ -240,32 +240,32 @@ def _cuts(frames):
 
 
 @pytest.fixture(scope="module")
-def hamilton(data_dir):
+def hamilton_frames(hamilton):
     # a wide stage shot cuts at frame 20 to a close-up of another person in the same dark palette
-    return _first_frames(require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "hamilton clip"), 40)
+    return _first_frames(hamilton, 40)
 
 
-def test_no_track_spans_the_hamilton_cut_and_faces_after_it_stay_hidden(hamilton):
+def test_no_track_spans_the_hamilton_cut_and_faces_after_it_stay_hidden(hamilton_frames):
     """A track joining two people across an edit would let a "keep" on the first person keep
     the second, unreviewed: no id (tracked, coasted, interpolated or extended) may appear on
     both sides of the cut."""
     import veil
     from veil.eval.leaks import coverage
 
-    assert _cuts(hamilton) == [20]
+    assert _cuts(hamilton_frames) == [20]
     anon = veil.Anonymizer()
-    results = list(anon.pipeline.run(iter(hamilton), 29.97))
-    assert len(results) == len(hamilton)
+    results = list(anon.pipeline.run(iter(hamilton_frames), 29.97))
+    assert len(results) == len(hamilton_frames)
     before = {int(t) for r in results[:20] for t in r.faces.track_id}
     after = {int(t) for r in results[20:] for t in r.faces.track_id}
     assert before and after and not before & after
     rc = anon.config.render
-    for i in range(20, len(hamilton)):
-        truth = anon.pipeline.detect([hamilton[i]])[0]  # every face the detector sees on its own
+    for i in range(20, len(hamilton_frames)):
+        truth = anon.pipeline.detect([hamilton_frames[i]])[0]  # every face the detector sees on its own
         assert len(truth), i
         faces = results[i].faces
         for box in truth.xyxy:
-            assert coverage(box, faces, hamilton[i].shape[:2], rc.shape, rc.mask_scale, head=rc.head) >= 0.9, i
+            assert coverage(box, faces, hamilton_frames[i].shape[:2], rc.shape, rc.mask_scale, head=rc.head) >= 0.9, i
 
 
 def test_no_cut_on_fast_motion_or_a_camera_jerk(boy, data_dir):

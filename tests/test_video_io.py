@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import require
+from helpers import ffmpeg
 from veil.config import VideoConfig
 from veil.errors import (
     ConfigError,
@@ -139,20 +139,9 @@ def dir_listing(d: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir())
 
 
-def ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 @pytest.fixture
 def clip(tmp_path) -> Path:
     return make_clip(tmp_path / "in.mp4")
-
-
-@pytest.fixture
-def hamilton(data_dir) -> Path:
-    return require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "video/hamilton clip")
 
 
 # ----------------------------------------------------------------------------- probing

@@ -241,25 +241,25 @@ def test_malformed_gt_names_file_and_line(tmp_path, text, line):
 
 
 # -- real data ------------------------------------------------------------------------
-def test_dev_split_files_agree(data_dir):
-    gt, diff, images = load_wider_dev(data_dir / "widerface-dev")
+def test_dev_split_files_agree(wider_dev):
+    gt, diff, images = load_wider_dev(wider_dev)
     assert len(gt) == 1076
     assert sum(int(g.valid.sum()) for g in gt.values()) == 13784  # as documented in the README
     assert all(not d[g.invalid].any() for g, d in ((gt[k], diff[k]) for k in gt))  # invalid never counts
     assert all((d[:, 0] <= d[:, 1]).all() and (d[:, 1] <= d[:, 2]).all() for d in diff.values())
     assert (images / next(iter(gt))).is_file()
     with pytest.raises(InputError, match="difficulty rows"):
-        read_difficulty(data_dir / "widerface-dev" / "wider_dev_difficulty.csv", {"x/y.jpg": gt_image("x/y.jpg", FOUR)})
+        read_difficulty(wider_dev / "wider_dev_difficulty.csv", {"x/y.jpg": gt_image("x/y.jpg", FOUR)})
 
 
-def test_real_detector_on_dev_images(data_dir):
+def test_real_detector_on_dev_images(wider_dev):
     import cv2
 
     from veil.config import DetectConfig
     from veil.detect import build_detector
 
     t0 = time.perf_counter()
-    gt, diff, images = load_wider_dev(data_dir / "widerface-dev")
+    gt, diff, images = load_wider_dev(wider_dev)
     paths = list(gt)[:: len(gt) // 20][:20]  # spread over the events
     det = build_detector(DetectConfig(max_side=0, device="cpu"), batch=1)
     preds = {}
