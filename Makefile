@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint test-all eval bench clean
+.PHONY: setup demo test lint typecheck test-all eval bench clean
 
 setup: $(STAMP)
 
@@ -32,8 +32,12 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 
-## Lint, then the tests (slow evaluation runs excluded; CI runs this)
-test: lint
+## Type check of the veil package (mypy; settings in pyproject.toml)
+typecheck: setup
+	$(BIN)/python -m mypy
+
+## Lint, type check, then the tests (slow evaluation runs excluded; CI runs this)
+test: lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 ## Everything, including the slow evaluation tests
@@ -52,4 +56,4 @@ eval: setup
 		--conditions $(EVAL)/conditions/report.json --privacy $(EVAL)/privacy/privacy.json --out docs/model-card.md
 
 clean:
-	rm -rf $(VENV) demo build *.egg-info
+	rm -rf $(VENV) demo build *.egg-info .mypy_cache

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def _config_from(config: Config | None, preset: str, overrides: dict[str, Any]) 
     cfg = config if config is not None else get_preset(preset)
     sections: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
-        owners = [name for name, sub in type(cfg).model_fields.items() if key in sub.annotation.model_fields]
+        owners = [name for name, sub in type(cfg).model_fields.items() if key in getattr(sub.annotation, "model_fields", {})]
         if not owners:
             raise ConfigError(f"unknown setting {key!r}")
         sections.setdefault(owners[0], {})[key] = value
@@ -393,7 +393,7 @@ class _ItemContext:
             self.__exit__(type(exc), exc, None)
             raise
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         self.item.seconds = time.perf_counter() - self.t0
         if exc is not None:
             self.item.status = "error"

@@ -46,6 +46,10 @@ class VeilError(Exception):
 
 class ConfigError(VeilError, ValueError):
     exit_code = 2
+    #: the config setting at fault (``render.color``) and the reason without it, when known:
+    #: set by :func:`veil.config.validated`; the CLI names the flag instead of the setting
+    setting: str | None = None
+    reason: str = ""
 
 
 class InputError(VeilError):

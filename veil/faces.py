@@ -92,12 +92,15 @@ class Faces:
 
     xyxy: np.ndarray
     scores: np.ndarray
-    landmarks: np.ndarray | None = None
-    track_id: np.ndarray | None = None
-    identity: np.ndarray | None = None
-    distance_m: np.ndarray | None = None
-    decision: np.ndarray | None = None
-    reason: np.ndarray | None = None
+    # None (or left out) when building: the column's default, filled in by __post_init__; an
+    # array for every reader. A dataclass cannot type the argument apart from the attribute,
+    # so the attribute's type is the one declared, and the None default is allowed by hand.
+    landmarks: np.ndarray = None  # type: ignore[assignment]
+    track_id: np.ndarray = None  # type: ignore[assignment]
+    identity: np.ndarray = None  # type: ignore[assignment]
+    distance_m: np.ndarray = None  # type: ignore[assignment]
+    decision: np.ndarray = None  # type: ignore[assignment]
+    reason: np.ndarray = None  # type: ignore[assignment]
     data: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -38,7 +38,7 @@ from .errors import ConfigError
 __all__ = ["PLAN_VERSION", "Plan", "Track", "FrameBox", "Keyframe", "InputInfo", "load_plan", "save_plan",
            "json_schema", "f32", "PlanError", "interpolate_keyframes"]
 
-PLAN_VERSION = 1
+PLAN_VERSION: Literal[1] = 1
 
 Box = tuple[float, float, float, float]
 

@@ -9,10 +9,11 @@ frames the one-pass run gives.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Literal
 
 import numpy as np
 
-from .faces import ANONYMIZE, DETECTED, OBSERVED, SOURCE, Faces
+from .faces import ANONYMIZE, DETECTED, KEEP, OBSERVED, SOURCE, Faces
 from .plan import FrameBox, Track, f32
 
 __all__ = ["PlanCollector", "faces_of"]
@@ -47,7 +48,7 @@ class PlanCollector:
         src = faces.data.get(SOURCE)
         for r in range(len(faces)):
             tid = int(faces.track_id[r])
-            decision = str(faces.decision[r])
+            decision: Literal["anonymize", "keep"] = "keep" if faces.decision[r] == KEEP else "anonymize"
             source = str(src[r]) if src is not None else DETECTED
             entry = _entry(faces, r, index, source)
             t = self._open.get(tid) if tid >= 0 else None
@@ -81,8 +82,9 @@ def _entry(faces: Faces, r: int, index: int, source: str) -> FrameBox:
     lm = faces.landmarks[r]
     dist = float(faces.distance_m[r])
     ident = faces.identity[r]
+    x1, y1, x2, y2 = (f32(v) for v in faces.xyxy[r])
     return FrameBox.model_construct(
-        index=index, box=tuple(f32(v) for v in faces.xyxy[r]), score=f32(faces.scores[r]),
+        index=index, box=(x1, y1, x2, y2), score=f32(faces.scores[r]),
         interpolated=source not in OBSERVED, source=None if source == DETECTED else source,
         landmarks=None if np.isnan(lm).any() else [(f32(x), f32(y)) for x, y in lm],
         identity=None if ident is None else str(ident), distance_m=None if np.isnan(dist) else round(dist, 2))

@@ -92,7 +92,7 @@ def _models() -> list[dict[str, Any]]:
         d = e.as_dict()
         d["status"] = records.status(e.name, e.sha256) if e.sha256 else "not pinned"
         evs = records.evaluations(e.name, e.sha256) if e.sha256 else []
-        d["evaluation"] = records.metrics(e.name, e.sha256) if evs else {}
+        d["evaluation"] = records.metrics(e.name, e.sha256) if evs and e.sha256 else {}
         d["evaluation_reports"] = [{"kind": v.kind, "report_sha256": v.report_sha256, "attached": v.attached} for v in evs]
         out.append(d)
     return out

@@ -280,7 +280,7 @@ class AuditLog:
     def _append_locked(self, con: sqlite3.Connection, kind: str, body: dict[str, Any], actor: str) -> Event:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
         last_seq, last_hash, key = self._check_head(con, meta)
-        seq, prev = (last_seq + 1, last_hash) if last_seq is not None else (1, GENESIS)
+        seq, prev = (last_seq + 1, last_hash) if last_seq is not None and last_hash is not None else (1, GENESIS)
         stub = Event(seq, _now(), actor, kind, body, prev, "")
         event = Event(**{**stub.__dict__, "hash": stub.computed_hash()})
         con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",

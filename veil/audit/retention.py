@@ -100,11 +100,11 @@ def apply_retention(r: Retention, now: dt.datetime | None = None, dry_run: bool 
                     manifest_path(Path(out)).unlink(missing_ok=True)
                 done["outputs_deleted"].append(out)
     if log.path.exists():
-        cutoff = now - dt.timedelta(days=r.audit_days)
+        audit_cutoff = now - dt.timedelta(days=r.audit_days)
         if dry_run:
-            done["audit_pruned"] = {"events": len(log.events(until=cutoff.isoformat())), "dry_run": True}
+            done["audit_pruned"] = {"events": len(log.events(until=audit_cutoff.isoformat())), "dry_run": True}
         else:
-            done["audit_pruned"] = log.prune(cutoff, min_days=MIN_AUDIT_DAYS, now=now)
+            done["audit_pruned"] = log.prune(audit_cutoff, min_days=MIN_AUDIT_DAYS, now=now)
     return done
 
 

@@ -121,10 +121,10 @@ def recorded_run(command: str, params: dict[str, Any] | None = None, log: AuditL
         status, code = "interrupted", exit_status(exc)
         raise
     except BaseException as exc:
-        code = getattr(exc, "exit_code", None)
-        if code is None:
-            code = getattr(exc, "code", None) if isinstance(exc, SystemExit) else 1
-        code = int(code or 0) if not isinstance(code, str) else 1
+        given = getattr(exc, "exit_code", None)
+        if given is None:
+            given = getattr(exc, "code", None) if isinstance(exc, SystemExit) else 1
+        code = int(given or 0) if not isinstance(given, str) else 1
         status = "ok" if code == 0 else ("interrupted" if code in (130, 143) else ("failed" if hasattr(exc, "exit_code") else "crashed"))
         raise
     finally:

@@ -7,7 +7,7 @@ import enum
 import functools
 import importlib
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import typer
 
@@ -30,7 +30,12 @@ def _choices(name: str, values) -> type[enum.Enum]:
 
 
 if TYPE_CHECKING:  # generated at run time, which a type checker cannot follow: their members are str
-    PresetName = FilterName = DetectorName = DeviceName = ShapeName = AudioChoice = str
+    PresetName: TypeAlias = str
+    FilterName: TypeAlias = str
+    DetectorName: TypeAlias = str
+    DeviceName: TypeAlias = str
+    ShapeName: TypeAlias = str
+    AudioChoice: TypeAlias = str
 else:
     PresetName = _choices("PresetName", PRESETS)
     FilterName = _choices("FilterName", FILTERS)

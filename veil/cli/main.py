@@ -167,7 +167,7 @@ def _targets(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path |
             raise ConfigError(f"{seen[dst]} and {src} would both be written to {dst}; run them separately")
         seen[dst] = src
     make_folder(output)
-    return pairs
+    return [(src, dst) for src, dst in pairs]  # typed as the other branch's pairs
 
 
 def _run(anon, targets: list[tuple[Path, Path | None]], overwrite: bool, skip_existing: bool, quiet: bool) -> list:

@@ -85,7 +85,7 @@ def _installed_sha(name: str) -> str:
     from ..models.catalog import entry, verify_entry
 
     state, digest = verify_entry(entry(name))
-    if state == "not installed":
+    if state == "not installed" or digest is None:
         raise ModelError(f"model {name!r} is not installed")
     if state == "mismatch":
         raise ModelError(f"model {name!r}: installed file's sha256 {digest[:12]}… differs from the pinned one")
@@ -158,11 +158,15 @@ def promote(
         raise typer.Exit(1)
     _say(f"{name}: promoted ({', '.join(d.requirements)})")
     if mlflow:
+        from ..errors import ModelError
         from ..models.catalog import entry
         from ..models.mlflow_sync import default_tracking_uri, register_version
 
         uri = tracking_uri or default_tracking_uri()
-        version = register_version(name, sha, entry(name).path(), mlflow_alias, uri)
+        path = entry(name).path()
+        if path is None:
+            raise ModelError(f"model {name!r} is not installed")
+        version = register_version(name, sha, path, mlflow_alias, uri)
         record_event("model.mlflow", {"model": name, "model_sha256": sha, "tracking_uri": uri,
                                       "version": version, "alias": mlflow_alias})
         _say(f"{name}: MLflow model version {version} is now '{mlflow_alias}' ({uri})")

@@ -39,8 +39,9 @@ def _default(section, field: str):
 
 
 #: ``--strength`` / ``--allow-weak`` help, the floors read from the filters (docs/benchmarks.md 3.1)
+_FLOORS = {name: float(getattr(cls, "min_strength", 0.0)) for name, cls in FILTERS.items()}
 STRENGTH_HELP = ("Blur/pixelate strength relative to the default (default 1.0); below the filter's measured floor ("
-                 + ", ".join(f"{n} {c.min_strength:g}" for n, c in FILTERS.items() if getattr(c, "min_strength", 0))
+                 + ", ".join(f"{name} {floor:g}" for name, floor in _FLOORS.items() if floor)
                  + ") refused without --allow-weak.")
 ALLOW_WEAK_HELP = "Accept a --strength below the filter's floor (faces may stay recognisable), with a warning."
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..io.paths import media_kind
 from ..report import ItemReport
@@ -60,7 +60,8 @@ class RunProgress:
         self.n_done = 0
         self.current: Path | None = None
         self.bar: Progress | None = None
-        self._files_task = self._frames_task = None
+        self._files_task: TaskID | None = None
+        self._frames_task: TaskID | None = None
         self._frames_total: int | None = None
         self._t0 = self._last_log = 0.0
 

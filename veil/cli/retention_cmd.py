@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -39,7 +39,8 @@ def set_(
     from ..audit.retention import load_retention, save_retention
 
     r = load_retention()
-    changes = {k: v for k, v in {"audit_days": audit_days, "outputs_days": outputs_days}.items() if v is not None}
+    changes: dict[str, Any] = {k: v for k, v in {"audit_days": audit_days, "outputs_days": outputs_days}.items()
+                                      if v is not None}
     if keep_outputs:
         changes["outputs_days"] = None
     r = replace(r, **changes)

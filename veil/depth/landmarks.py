@@ -33,8 +33,8 @@ _PITCH = np.deg2rad(np.arange(-40, 41, 5, dtype=np.float64))
 
 def _projected_grid() -> np.ndarray:
     """(P, 5) complex: the model rotated by every (yaw, pitch), projected, centred."""
-    yaw, pitch = np.meshgrid(_YAW, _PITCH, indexing="ij")
-    yaw, pitch = yaw.ravel(), pitch.ravel()
+    yaw_grid, pitch_grid = np.meshgrid(_YAW, _PITCH, indexing="ij")
+    yaw, pitch = yaw_grid.ravel(), pitch_grid.ravel()
     X, Y, Z = FACE_MODEL_MM.T
     # yaw about the vertical axis, then pitch about the horizontal one
     x1 = X[None] * np.cos(yaw)[:, None] + Z[None] * np.sin(yaw)[:, None]

@@ -65,9 +65,10 @@ def fetch_model(name: str, url: str | None = None, sha256: str | None = None, de
                 timeout: float = 30.0) -> Path:
     """Download model ``name`` (or any ``url``), verify its sha256, install it; returns the path."""
     spec = DEPTH_MODELS.get(name)
-    if spec is None and url is None:
-        raise ModelError(f"unknown model {name!r}; known: {', '.join(DEPTH_MODELS)} (or pass --url and --sha256)")
-    url = url or spec.url
+    if not url:
+        if spec is None:
+            raise ModelError(f"unknown model {name!r}; known: {', '.join(DEPTH_MODELS)} (or pass --url and --sha256)")
+        url = spec.url
     expected = (sha256 or (spec.sha256 if spec else None) or "").lower().strip()
     if not expected:
         raise ModelError(f"no pinned sha256 for {name!r}: pass --sha256 (from the model's release page); "

@@ -33,7 +33,7 @@ def build_detector(cfg: DetectConfig, batch: int = 4) -> GridDetector:
             raise ConfigError(f"detector {cfg.detector!r} uses the built-in models; a model file needs a single detector")
         spec = CASCADES[cfg.detector]
         passes = [_single(cfg, name, round(cfg.max_side * rel), batch) for name, rel in spec]
-        det = MergedDetector(cfg.detector, passes, [rel for _, rel in spec])
+        det: GridDetector | MergedDetector = MergedDetector(cfg.detector, passes, [rel for _, rel in spec])
     elif cfg.detector in DETECTORS:
         det = _single(cfg, cfg.detector, cfg.max_side, batch)
     else:

@@ -154,8 +154,8 @@ class AugmentedDetector:
                 parts.append(self.base.detect_at(frame, s, min_score))
                 self._count(f"scale {s:g}")
             for r in self.rotations:  # the plain pass's resolution, on the turned frame
-                found = self.base.detect([turn_frame(frame, r)], min_score)[0]
-                parts.append(unturn(found, r, w, h))
+                turned = self.base.detect([turn_frame(frame, r)], min_score)[0]
+                parts.append(unturn(turned, r, w, h))
                 self._count(f"rotated {r}")
             if len(parts) > 1:
                 merged = Faces.concatenate(parts)

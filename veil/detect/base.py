@@ -34,6 +34,14 @@ class Detector(Protocol):
         """Faces with ``score >= min_score`` in each RGB uint8 frame."""
         ...
 
+    def detect_rois(self, frame: np.ndarray, boxes: np.ndarray, min_score: float) -> Faces:
+        """Faces in windows around known positions only (the tracker's, between detector frames)."""
+        ...
+
+    def max_windows(self, h: int, w: int) -> int:
+        """How many such windows cost less than detecting on the whole ``h`` x ``w`` frame."""
+        ...
+
 
 class Resolution:
     """Where a frame is resized to before detection.
@@ -81,6 +89,8 @@ class GridDetector:
                  tile_size: int = 640, nms_iou: float = 0.3, batch: int = 4):
         self.session = session
         self.model_sha256 = model_sha256
+        self.source_model_sha256 = model_sha256  # the verified source model's (another when precision is int8)
+        self.precision = "fp32"
         self.resolution = Resolution(max_side, self.stride)
         self.tile = tile
         self.tile_size = tile_size
@@ -143,8 +153,9 @@ class GridDetector:
                 s = resized[i][1]
                 results[i] = faces.scaled(1 / s, 1 / s) if s != 1.0 else faces
         final = []
-        for frame, faces in zip(frames, results):
-            assert faces is not None
+        for frame, result in zip(frames, results):
+            assert result is not None
+            faces = result
             if self.tile:
                 faces = Faces.concatenate([faces, *self._detect_tiles(frame, min_score)])
             h, w = frame.shape[:2]

@@ -31,8 +31,8 @@ def fix_graph(model, dynamic_inputs: dict[str, Sequence[str | int]], dynamic_out
     model.graph.input.extend(keep)
     ins = {i.name: [d.dim_value or d.dim_param for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
     outs = {o.name: [d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
-    ins.update(dynamic_inputs)
-    outs.update(dynamic_outputs)
+    ins.update({name: list(dims) for name, dims in dynamic_inputs.items()})
+    outs.update({name: list(dims) for name, dims in dynamic_outputs.items()})
     return update_inputs_outputs_dims(model, ins, outs)
 
 

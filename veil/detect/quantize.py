@@ -250,8 +250,8 @@ def calibration_images(side: int = 1024) -> list[np.ndarray]:
         out.append(_resize(img, round(img.shape[1] * s), round(img.shape[0] * s)))
     mosaic = lfw.reshape(10, 10, 25, 25, 3).transpose(0, 2, 1, 3, 4).reshape(250, 250, 3)
     for cell in (25, 50, 100):  # LFW grids: many faces of one size
-        n = min(10, side // cell)
-        out.append(_resize(mosaic[: n * 25, : n * 25], cell * n, cell * n))
+        k = min(10, side // cell)
+        out.append(_resize(mosaic[: k * 25, : k * 25], cell * k, cell * k))
     heads_all = heads + list(lfw[::7])
     w, h = side, side * 3 // 4
     crowds = []
@@ -341,7 +341,7 @@ def quantize_model(src: Path, dst: Path, dynamic_inputs: dict, dynamic_outputs: 
         input_name = prepare_model(src, pre, dynamic_inputs, dynamic_outputs)
         exclude = _nodes_producing(onnx.load(str(pre)), recipe.float_outputs)
         reader = _Reader(input_name, calibration_images(recipe.calib_side) if images is None else images)
-        extra = {"CalibStridedMinMax": 1}
+        extra: dict[str, float] = {"CalibStridedMinMax": 1}
         if recipe.calibrate_method == "Percentile":
             extra["CalibPercentile"] = recipe.percentile
         kwargs = dict(

@@ -584,7 +584,7 @@ def _split_result(split: Split, scan: _Scan, dup_distance: int, aspect_tolerance
     count, pairs = near_duplicate_pairs(scan.hashes[idx], None, dup_distance)
     pairs = np.column_stack([idx[pairs[:, 0]], idx[pairs[:, 1]], pairs[:, 2]]) if len(pairs) else pairs
     clusters = _clusters(pairs)
-    by_sha: dict[str, list[int]] = {}
+    by_sha: dict[str | None, list[int]] = {}
     for i in idx:
         by_sha.setdefault(scan.sha256[i], []).append(int(i))
     identical = [v for v in by_sha.values() if len(v) > 1]
@@ -647,7 +647,7 @@ def _clusters(pairs: np.ndarray) -> list[list[int]]:
 
 def _overlap(a: Split, sa: _Scan, b: Split, sb: _Scan, dup_distance: int) -> dict[str, Any]:
     ia, ib = np.flatnonzero(sa.ok), np.flatnonzero(sb.ok)
-    sha_b: dict[str, list[int]] = {}
+    sha_b: dict[str | None, list[int]] = {}
     for j in ib:
         sha_b.setdefault(sb.sha256[j], []).append(int(j))
     identical = [(int(i), j) for i in ia for j in sha_b.get(sa.sha256[i], [])]

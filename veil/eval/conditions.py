@@ -124,8 +124,8 @@ def motion(rgb: np.ndarray, rng: np.random.Generator, length: float = 0.12) -> n
     k = np.zeros((n, n), np.float32)
     k[n // 2, :] = 1.0
     rot = cv2.getRotationMatrix2D((n / 2 - 0.5, n / 2 - 0.5), float(rng.uniform(0, 180)), 1.0)
-    k = cv2.warpAffine(k, rot, (n, n))
-    return cv2.filter2D(rgb, -1, k / max(k.sum(), 1e-6), borderType=cv2.BORDER_REFLECT)
+    kernel = cv2.warpAffine(k, rot, (n, n))
+    return cv2.filter2D(rgb, -1, kernel / max(kernel.sum(), 1e-6), borderType=cv2.BORDER_REFLECT)
 
 
 def defocus(rgb: np.ndarray, rng: np.random.Generator, radius: float = 0.04) -> np.ndarray:
@@ -138,7 +138,9 @@ def defocus(rgb: np.ndarray, rng: np.random.Generator, radius: float = 0.04) -> 
 
 def jpeg(rgb: np.ndarray, rng: np.random.Generator, quality: float = 10) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    assert ok and decoded is not None  # OpenCV reads back the JPEG it just wrote
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
 def occlusion(rgb: np.ndarray, rng: np.random.Generator, cover: float = 0.5) -> np.ndarray:

@@ -10,6 +10,7 @@ interval, next to the rate at which the enrolled person is kept (the feature wor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ __all__ = ["identity_totals", "identity_document"]
 def identity_totals(res: dict) -> dict:
     """Face-frame totals over all clips (detected faces only; a face the detector missed is
     counted apart: it is not an identity decision)."""
-    t = {"enrolled_frames": 0, "enrolled_detected": 0, "spare_kept": 0, "only_kept_enrolled": 0,
+    t: dict[str, Any] = {"enrolled_frames": 0, "enrolled_detected": 0, "spare_kept": 0, "only_kept_enrolled": 0,
          "enrolled_full_view_detected": 0, "spare_kept_full_view": 0,
          "other_frames": 0, "other_detected": 0, "spare_false_keep": 0, "only_kept_others": 0,
          "clips_enrolled_ok": 0, "clips": len(res["clips"])}

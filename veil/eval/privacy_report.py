@@ -201,11 +201,16 @@ def _tail_start(points: Sequence[tuple[float, bool]]) -> tuple[float | None, flo
     return (ok[0] if ok else None), worst
 
 
+def _strength(vr: VariantResult) -> float:
+    assert vr.variant.strength is not None  # strength_floors keeps only results with one
+    return vr.variant.strength
+
+
 def _floor(name: str, vrs: Sequence[VariantResult], enforced: float) -> Floor:
-    strengths = sorted({vr.variant.strength for vr in vrs})
-    reid = [(vr.variant.strength, vr.result.matched + vr.result.matched_aligned > 0) for vr in vrs]
+    strengths = sorted({_strength(vr) for vr in vrs})
+    reid = [(_strength(vr), vr.result.matched + vr.result.matched_aligned > 0) for vr in vrs]
     measured, failing = _tail_start(reid)
-    redetect_free = _tail_start([(vr.variant.strength, vr.result.redetected > 0) for vr in vrs])[0]
+    redetect_free = _tail_start([(_strength(vr), vr.result.redetected > 0) for vr in vrs])[0]
     recommended = None
     if measured is not None and measured != strengths[-1]:
         recommended = strengths[strengths.index(measured) + 1]
@@ -334,7 +339,7 @@ def build_report(results: Sequence[VariantResult], folder: str | Path, *, pairs_
     target_met = bool(target) and all(vr.result.matched == 0 and vr.result.n > 0 for vr in target)
     if target:
         summary += (f"\n\nTarget, 0 % re-identification for the default "
-                    f"{' and '.join(vr.variant.filter for vr in target)}: {'met' if target_met else 'NOT met'}"
+                    f"{' and '.join(str(vr.variant.filter) for vr in target)}: {'met' if target_met else 'NOT met'}"
                     f" on these {n} pairs.")
     if partial:
         summary += (f"\n\nPARTIAL DATA: {len(missing)} of {same_pairs} selected pairs were skipped because an "

@@ -45,8 +45,8 @@ def failure_examples(wset: WiderSet, preds: Mapping[str, tuple[np.ndarray, np.nd
     cands = []
     for path, g in wset.gt.items():
         miss = ~hits[path] & g.valid & (g.boxes[:, 3] >= min_height)
-        for k in np.nonzero(miss)[0]:
-            cands.append((float(g.boxes[k, 3]), path, int(k)))
+        for j in np.nonzero(miss)[0]:
+            cands.append((float(g.boxes[j, 3]), path, int(j)))
     cands.sort(reverse=True)
     out = []
     seen: set[str] = set()
@@ -104,7 +104,8 @@ def wider_document(res: dict, folder: Path, title: str, settings_note: str,
                    [[op["faces_valid"], _pct(op["recall_valid"]), _pct(op["recall_easy"]), _pct(op["recall_medium"]),
                      _pct(op["recall_hard"]), _pct(op["precision"]), f"{op['fp_per_image']:.2f}"]])])
 
-    rob, demo = {}, {}
+    rob: dict[str, list] = {}
+    demo: dict[str, list] = {}
     tables = []
     for fam, sl in res["slices"].items():
         rows = [[g["group"], g["faces"], g["found"], _pct(g["recall"]), f"{_pct(g['ci_low'])}–{_pct(g['ci_high'])}"] for g in sl["groups"]]
@@ -118,7 +119,7 @@ def wider_document(res: dict, folder: Path, title: str, settings_note: str,
         tables.append(Table(["group", "faces", "found", "recall %", "95 % CI"], rows, _TITLES.get(fam, fam), note))
         series = [(g["group"], g["recall"], g["ci_low"], g["ci_high"]) for g in sl["groups"]]
         (demo if fam.startswith("perceived_") else rob)[_TITLES.get(fam, fam)] = series
-    figures = []
+    figures: list[Figure] = []
     for name, ser in (("robustness", rob), ("demographics", demo)):
         if ser:
             # one figure per family keeps group labels readable

@@ -92,7 +92,7 @@ class DlibEmbedder:
         self._shape = dlib.shape_predictor(paths["shape_predictor_5_face_landmarks"])
         self._net = dlib.face_recognition_model_v1(paths["dlib_face_recognition_resnet_model_v1"])
 
-    def _rect(self, box: Sequence[float]):
+    def _rect(self, box: Sequence[float] | np.ndarray):
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         return self._dlib.rectangle(x1, y1, x2, y2)
 

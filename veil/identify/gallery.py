@@ -308,6 +308,7 @@ class Gallery:
             cur = self._db.execute("INSERT INTO people (name, purpose, consent_date, expires, created) VALUES (?,?,?,?,?)",
                                    (name, purpose, consent, expires.isoformat() if expires else None,
                                     dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
+            assert cur.lastrowid is not None  # set by an INSERT
             pid = int(cur.lastrowid)
             self._reseal(pid)
             self._insert(pid, embedder, embeddings)

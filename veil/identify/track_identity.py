@@ -217,6 +217,7 @@ class TrackIdentifier(StageBase):
                 todo.append(i)
         results: dict[int, tuple[str, str | None, float]] = {}
         if todo:
+            assert self.matcher is not None, "without a matcher a TrackIdentifier is only a quality gate (enrolment)"
             vecs = self.embedder.embed_faces(frame, faces[np.array(todo)])
             self.embeddings += len(todo)
             for i, (state, name, dist) in zip(todo, self.matcher.match(vecs)):

@@ -14,10 +14,13 @@ import threading
 from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import av
 import numpy as np
+
+if TYPE_CHECKING:
+    from .orientation import Orientation
 
 __all__ = ["FrameSource"]
 
@@ -42,10 +45,10 @@ class FrameSource:
         self.cache_bytes = cache_bytes
         self.cache_size = 8  # frames; set from the frame size at the first decode
         self.keep_before = keep_before  # a seek back also keeps this many frames before the target
-        self.container = None
+        self.container: Optional[av.container.InputContainer] = None
         self.frames: Optional[Iterator] = None
         self.next_index: Optional[int] = None  # index the running decoder yields next
-        self.turn = None
+        self.turn: Optional[Orientation] = None
         self.prefetch = prefetch if kind == "video" else 0
         self.cache_lock = threading.Lock()  # the cache and the prefetch target (taken after ``lock``)
         self.ahead_to = -1  # the prefetch decodes up to this index
@@ -128,6 +131,7 @@ class FrameSource:
         self.container = av.open(str(self.media))
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
+        assert self.stream.time_base is not None  # FFmpeg gives every demuxed stream one
         self.tb = Fraction(self.stream.time_base)
 
     def _video(self, index: int) -> np.ndarray:
@@ -135,6 +139,7 @@ class FrameSource:
             self._open()
         if self.next_index != index:
             self._seek(index)
+        assert self.frames is not None  # the decoder of the last seek
         for frame in self.frames:
             i = self._index_of(frame)
             if i is None or i < index - self.keep_before:
@@ -149,6 +154,7 @@ class FrameSource:
 
     def _seek(self, index: int) -> None:
         target = self.times[index]
+        assert self.container is not None  # opened by _video
         self.container.seek(max(0, int((target - 0.05) / self.tb)), stream=self.stream, backward=True, any_frame=False)
         self.frames = self.container.decode(self.stream)
         self.next_index = None

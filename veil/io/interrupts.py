@@ -106,7 +106,9 @@ def interrupts_deferred() -> Iterator[None]:
 
     def deliver(pending: list) -> None:
         for signum, frame in pending:  # a handler that raises ends the delivery, as it would have
-            previous[signum](signum, frame)
+            handler = previous[signum]
+            if callable(handler):  # only signals with a callable handler are held
+                handler(signum, frame)
 
     def hold(signum, frame):
         held.append((signum, frame))

@@ -140,6 +140,7 @@ def frame_orientation(frame, stream_metadata=None, stream: Optional[Orientation]
         return stream
     # FFmpeg looks tags up case-insensitively (Matroska stores this one as ROTATE)
     tag = next((v for k, v in (stream_metadata or {}).items() if k.lower() == "rotate"), None)
-    with contextlib.suppress(TypeError, ValueError):
-        return orientation_from_rotation(float(tag))
+    if tag is not None:
+        with contextlib.suppress(TypeError, ValueError):
+            return orientation_from_rotation(float(tag))
     return UPRIGHT

@@ -102,7 +102,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -282,8 +282,9 @@ def anonymize_stream(
     except BaseException as exc:
         job.ended = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
         with contextlib.suppress(AttributeError, TypeError):
-            exc.stream_stats = job.stats(time.perf_counter() - t0)
-            exc.outcome = job.outcome()
+            # whatever the exception, it carries what the run did to the caller's message
+            exc.stream_stats = job.stats(time.perf_counter() - t0)  # type: ignore[attr-defined]
+            exc.outcome = job.outcome()  # type: ignore[attr-defined]
         raise
     finally:
         reader.halt()
@@ -352,7 +353,7 @@ def _parse_source(src: Union[str, Path], opts: StreamOptions) -> _Source:
             raise InputError("stdin is a terminal: pipe a video stream into it (e.g. ffmpeg ... -f mpegts -)")
         return _Source("pipe", "", "stdin", fmt, options, live=not stat.S_ISREG(mode), fd=fd)
 
-    device_fmt, device = None, None
+    device_fmt, device = "", None
     if _DEVICE_RE.fullmatch(s):
         device_fmt, device = "v4l2", s
     else:
@@ -393,6 +394,7 @@ def _parse_source(src: Union[str, Path], opts: StreamOptions) -> _Source:
 
 def _parse_sink(dst: Union[str, Path], opts: StreamOptions) -> _Sink:
     s = str(dst).strip()
+    fmt: Optional[str]  # given, or known from the scheme / suffix
     if s == "-":
         with contextlib.suppress(AttributeError, OSError, ValueError):
             if os.isatty(sys.stdout.fileno()):
@@ -793,6 +795,7 @@ class _Job:
                     pending = exc
                 if self.frames_out == 0:
                     raise _NothingWritten
+                assert self.encoder is not None  # made by _pass
                 self.encoder.flush()
             except BaseException:
                 self._close(out, finish=False)
@@ -810,10 +813,11 @@ class _Job:
             try:
                 self._pass(out, first)
             except BaseException as exc:
-                if self._keepable(exc):
+                if self._keepable(exc) and self.encoder is not None:
                     with contextlib.suppress(Exception):
                         self.encoder.flush()
                 raise
+            assert self.encoder is not None  # made by _pass
             self.encoder.flush()
         except BaseException:
             self._close(out, finish=False)
@@ -899,7 +903,7 @@ class _Job:
                 continue
             return item
 
-    def _frames(self, first) -> Iterator[np.ndarray]:
+    def _frames(self, first) -> Generator[np.ndarray, None, None]:
         item = first
         while True:
             if item is None:
@@ -998,6 +1002,7 @@ class _Job:
         if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.shape != shape:
             got = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
             raise ProcessingError(f"{self.source.name}: process returned a {got} frame, expected uint8 {shape}")
+        assert self.encoder is not None  # made by _pass before any frame
         self.encoder.encode(np.ascontiguousarray(arr), t)
         delay = time.monotonic() - arrival
         self.latency_max = max(self.latency_max, delay)
@@ -1102,7 +1107,7 @@ class _Encoder:
             if value not in (0, 2) or (key == "color_range" and value):
                 with contextlib.suppress(AttributeError, ValueError, TypeError):
                     setattr(cc, key, value)
-        self.dst_matrix = _SWS_MATRIX.get(colors.get("colorspace"))
+        self.dst_matrix = _SWS_MATRIX.get(colors.get("colorspace", 0))  # 0 (RGB) or absent: the encoder's default
         self.dst_range = colors.get("color_range") or None
         self.to_yuv = VideoReformatter()
         self.last_pts: Optional[int] = None

@@ -70,7 +70,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -194,7 +194,7 @@ def _probe(path: Path, start: Optional[float], end: Optional[float]) -> _Source:
             width=width,
             height=height,
             fps=_rate(vin),
-            time_base=Fraction(vin.time_base),
+            time_base=_time_base(vin, path),
             duration_s=_duration(inp, vin),
             frames=None,
             rotation=turn.rotation,
@@ -256,13 +256,20 @@ def _looks_like_video(path: Path) -> bool:
 def _video_stream(inp: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
     if not inp.streams.video:
         raise UnsupportedMediaError(f"{path}: no video stream")
-    vin = inp.streams.best("video") or inp.streams.video[0]
+    best = inp.streams.best("video")
+    vin = best if isinstance(best, av.video.stream.VideoStream) else inp.streams.video[0]
     cc = vin.codec_context
     if cc is None or vin.codec_context.name in ("", None):
         raise UnsupportedMediaError(f"{path}: no decoder for its video codec")
     _check_size(cc.width, cc.height, path)
     vin.thread_type = "AUTO"
     return vin
+
+
+def _time_base(vin: av.video.stream.VideoStream, path: Path) -> Fraction:
+    if vin.time_base is None:  # FFmpeg gives every demuxed stream one
+        raise UnsupportedMediaError(f"{path}: video stream without a time base")
+    return Fraction(vin.time_base)
 
 
 def _check_size(width: int, height: int, path: Path) -> None:
@@ -461,7 +468,7 @@ class _Transcoder:
         self.src, self.inp, self.out, self.info = src, inp, out, source.info
         self.turn = source.orientation  # the last display orientation seen (a frame may carry its own)
         self.vin = _video_stream(inp, src)
-        self.tb = Fraction(self.vin.time_base)
+        self.tb = _time_base(self.vin, src)
         rate = self.info.fps
         self.step = max(1, round(1 / (rate * self.tb))) if rate else 1  # one frame, in time-base units
         origin = Fraction(inp.start_time or 0, 1_000_000)  # seconds count from the container start
@@ -571,6 +578,7 @@ class _Transcoder:
         """Every decoded video frame; audio packets met on the way go to the audio writer."""
         for packet in self.packets:
             if packet.stream.index != self.vin.index:
+                assert self.audio is not None  # only the audio writer's stream is demuxed besides the video
                 self.audio.feed(packet)
                 continue
             yield from self._decode(packet)
@@ -628,7 +636,7 @@ class _Transcoder:
             yield frame, pts - self.shift
         self.video_done = True
 
-    def _frames(self) -> Iterator[np.ndarray]:
+    def _frames(self) -> Generator[np.ndarray, None, None]:
         for frame, pts in self._kept_frames():
             arr = self._upright(frame)
             self.fifo.append(pts)
@@ -652,7 +660,7 @@ class _Transcoder:
 
     def _drain_audio(self) -> None:
         """After the video stopped at ``end``, read on until the audio reaches ``end`` too."""
-        if self.at_eof:
+        if self.at_eof or self.audio is None:
             return
         for packet in self.packets:
             if packet.stream.index == self.audio.ain.index and self.audio.feed(packet):
@@ -682,6 +690,7 @@ class _Transcoder:
         )
         frame.pts = self._enc_pts(pts)
         frame.time_base = self.enc_tb
+        assert self.encoder is not None, "frames are written during run()"
         self.encoder.submit(self._encode_and_mux, frame)  # overlaps the next frame's detection
         self.frames_out += 1
 
@@ -805,7 +814,8 @@ class _AudioReencode:
         self.ain, self.mux, self.hi = ain, mux, hi
         self.waiting = lo is not None  # hold packets until the first kept video frame is known
         self.pending: list[av.Packet] = []
-        self.lo = self.shift = None
+        self.lo: Optional[Fraction] = None
+        self.shift: Optional[Fraction] = None
         self.next_t: Optional[Fraction] = None
         self.flushed = self.written = False
 
@@ -848,7 +858,7 @@ class _AudioReencode:
 
     def _encode(self, frame: av.AudioFrame) -> None:
         rate = frame.sample_rate
-        t = frame.pts * frame.time_base if frame.pts is not None else (self.next_t or Fraction(0))
+        t = frame.pts * frame.time_base if frame.pts is not None and frame.time_base is not None else (self.next_t or Fraction(0))
         self.next_t = t + Fraction(frame.samples, rate)
         i0 = 0 if self.lo is None else max(0, math.ceil((self.lo - t) * rate))
         i1 = frame.samples if self.hi is None else min(frame.samples, math.ceil((self.hi - t) * rate))
@@ -876,6 +886,7 @@ def _slice_audio(frame: av.AudioFrame, i0: int, i1: int) -> av.AudioFrame:
     else:  # packed: one row, channels interleaved
         ch = len(frame.layout.channels)
         arr = arr[:, i0 * ch : i1 * ch]
-    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=frame.format.name, layout=frame.layout.name)
+    # PyAV's stubs type to_ndarray() loosely and from_ndarray() by sample dtype: the array comes from to_ndarray()
+    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=frame.format.name, layout=frame.layout.name)  # type: ignore[arg-type]
     out.sample_rate = frame.sample_rate
     return out

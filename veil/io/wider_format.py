@@ -134,7 +134,7 @@ def read_wider_gt(path: str | Path) -> dict[str, GtImage]:
         if count < 0:
             raise fail(i + 1, f"negative face count {count}")
         i += 1
-        rows = []
+        rows: list[list[float]] = []
         for _ in range(count):
             if i >= n_lines:
                 raise fail(i + 1, f"file ends inside {name!r}: {count} faces announced, {len(rows)} found")

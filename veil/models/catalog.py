@@ -10,6 +10,7 @@ file against its pinned sha256.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -115,7 +116,7 @@ def _depth() -> list[ModelEntry]:
     for name, spec in DEPTH_MODELS.items():
         a = _about(name)
         out.append(ModelEntry(name, "depth", spec.note, spec.sha256, spec.license, f"{a['source']} ({spec.url})",
-                              a["intended_use"], a["out_of_scope"], locate=lambda n=name: installed_path(n)))
+                              a["intended_use"], a["out_of_scope"], locate=functools.partial(installed_path, name)))
     return out
 
 

@@ -114,7 +114,8 @@ def flatten_numbers(obj: Any, prefix: str = "") -> dict[str, float]:
 
 
 def _params(data: dict[str, Any]) -> dict[str, str]:
-    out = {f"settings.{k}": v if isinstance(v, str) else json.dumps(v) for k, v in (data.get("settings") or {}).items()}
+    out: dict[str, str | None] = {f"settings.{k}": v if isinstance(v, str) else json.dumps(v)
+                                  for k, v in (data.get("settings") or {}).items()}
     out.update({f"bootstrap.{k}": str(v) for k, v in (data.get("bootstrap") or {}).items()})
     detector = data.get("detector") or {}
     out.update({"preset": data.get("preset"), "detector": detector.get("name"), "model_sha256": detector.get("model_sha256")})

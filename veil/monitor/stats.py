@@ -98,7 +98,7 @@ def add_faces(s: JobStats, faces) -> None:
         return
     xyxy = np.asarray(faces.xyxy, np.float64)
     s.add("face_size", xyxy[:, 3] - xyxy[:, 1])
-    has_landmarks = ~np.isnan(np.asarray(faces.landmarks, np.float64)).any(axis=(1, 2))
+    has_landmarks = np.asarray(~np.isnan(np.asarray(faces.landmarks, np.float64)).any(axis=(1, 2)))
     tracked = np.asarray(faces.track_id) >= 0
     s.add("score", np.asarray(faces.scores, np.float64)[has_landmarks | ~tracked])
     s.add("track_gap", (~has_landmarks[tracked]).astype(np.float64))

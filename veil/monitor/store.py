@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 from ..dirs import data_dir
 from ..errors import ConfigError, OutputError
@@ -15,7 +16,7 @@ from .stats import JobStats
 __all__ = ["MonitorStore", "parse_window"]
 
 
-def parse_window(text: str) -> dict[str, object]:
+def parse_window(text: str) -> dict[str, Any]:
     """``SINCE..UNTIL`` (ISO dates/times, either side may be empty) or ``runs:ID,ID``."""
     if text.startswith("runs:"):
         ids = [t for t in text[5:].split(",") if t]

@@ -100,6 +100,6 @@ class KeepNearest(Rule):
             else:
                 reason[i] = f"{where}, #{rank + 1} by distance: anonymized (keep-nearest {self.k})"
         for i in np.flatnonzero(~known):
-            reason[i] = f"distance unknown ({_source(faces, i).removeprefix('unknown: ')}): anonymized"
+            reason[i] = f"distance unknown ({_source(faces, int(i)).removeprefix('unknown: ')}): anonymized"
         self._kept = {int(tids[i]) for i in kept if tids[i] >= 0}
         return decision, reason

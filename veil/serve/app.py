@@ -219,7 +219,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             store().update(job_id, media=str(media))
         store().update(job_id, total=total)
         state["workers"].submit(job_id, analyze_job)
-        return public(store().get(job_id))
+        return public(job_or_404(job_id))
 
     @app.get("/api/jobs")
     def list_jobs():
@@ -334,7 +334,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         store().record(job_id, who(request), "undo" if step < 0 else "redo", {"to_version": version})
         if job["status"] == "exported" or job["reviewed_to_end"]:
             store().update(job_id, status="review", reviewed_to_end=0, output=None)
-        return {"version": version, "plan": json.loads(store().plan(job_id))}
+        return {"version": version, "plan": json.loads(store().plan(job_id) or "null")}
 
     def _editable(job_id: str) -> dict:
         job = job_or_404(job_id)
@@ -438,7 +438,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                        reviewed_at=time.time())
         store().record(job_id, who(request), "reviewed to the end" if body.to_end else "review reopened",
                        {"plan_version": job["plan_version"]})
-        return public(store().get(job_id))
+        return public(job_or_404(job_id))
 
     @app.post("/api/jobs/{job_id}/export", status_code=202, summary="Render the reviewed plan")
     def export(job_id: str, request: Request):
@@ -452,7 +452,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         name = Path(job["name"])
         out = jobs_dir / job_id / f"{name.stem}_anonymized{name.suffix.lower()}"
         state["workers"].submit(job_id, render_job, str(out))
-        return public(store().get(job_id))
+        return public(job_or_404(job_id))
 
     @app.get("/api/jobs/{job_id}/output", summary="The exported file (only once complete)")
     def output(job_id: str):

@@ -9,6 +9,7 @@ connections; WAL mode lets them read while another writes.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import time
@@ -165,7 +166,7 @@ class JobStore:
                        (job_id, time.time(), who, action, *(None if v is None else json.dumps(v)
                                                            for v in (detail, before, after))))
 
-    def history(self, job_id: str) -> list[dict]:
+    def history(self, job_id: str) -> builtins.list[dict]:  # `list` here is the method above
         with self._db() as db:
             rows = db.execute("SELECT * FROM history WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
         out = []

@@ -72,12 +72,14 @@ def render_job(db: str, job_id: str, out: str) -> None:
     if job is None or job["status"] != "exporting":
         return
     try:
-        plan = parse_plan(json.loads(store.plan(job_id)))
+        text = store.plan(job_id)
+        assert text is not None, "a job is exported from its reviewed plan"
+        plan = parse_plan(json.loads(text))
         anon = Anonymizer.for_plan(plan)
         anon.render(Path(job["media"]), plan, Path(out), overwrite=True, on_frame=_Progress(store, job_id))
         store.record(job_id, "veil", "exported", {"plan_version": job["plan_version"], "output": Path(out).name})
         # the plan and the reviewers' history travel with the export
-        (Path(out).parent / "plan.json").write_text(store.plan(job_id), encoding="utf-8")
+        (Path(out).parent / "plan.json").write_text(text, encoding="utf-8")
         (Path(out).parent / "history.json").write_text(json.dumps(store.history(job_id), indent=1), encoding="utf-8")
         store.update(job_id, status="exported", stage=None, output=str(out), done=plan.input.frames)
     except BaseException as exc:  # noqa: BLE001

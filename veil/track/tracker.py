@@ -168,7 +168,7 @@ class Tracker:
             free = [f for f in free if f not in taken]
         for d in strong:
             if track_of[d] < 0:
-                track_of[d] = self._start(faces, d)
+                track_of[d] = self._start(faces, int(d))
         keep = np.flatnonzero((faces.scores >= self.threshold) | (track_of >= 0))
         source = np.where(faces.scores[keep] >= self.threshold, DETECTED, LOW).astype(object)
         return self._emit(faces, keep, track_of[keep], source)
