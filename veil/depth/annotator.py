@@ -102,6 +102,7 @@ class DistanceAnnotator(StageBase):
         return faces.with_columns(distance_m=dist.astype(np.float32), data=data)
 
     def _dense(self, frame, index, faces, dist, key, src, focal, info: FrameInfo):
+        assert self.backend is not None  # called only with a depth backend
         t0 = time.perf_counter()
         if self._map is None or index - self._map_index >= self.every or self.backend.name == "rgbd":
             self._map = self.backend.depth(frame, index)

@@ -304,6 +304,7 @@ def run_clip(spec: ClipSpec, config, workdir: Path, boxes: dict[Path, np.ndarray
 
     from ..faces import KEEP
     from ..identify import Gallery
+    from ..identify.track_identity import TrackIdentifier
     from ..pipeline import Pipeline
     from ..policy import AllMustKeep, AnonymizeAll
     from ..policy.identity import OnlyIdentities
@@ -317,6 +318,7 @@ def run_clip(spec: ClipSpec, config, workdir: Path, boxes: dict[Path, np.ndarray
                                    "spare_enrolled": False})
     pipe = Pipeline(cfg)
     stage = pipe.annotators[0]
+    assert isinstance(stage, TrackIdentifier)  # the only stage of an identify config
     with Gallery(gpath) as g:
         _, enrolled = g.embeddings(stage.embedder.name)
     rec = _Recorder(stage, enrolled, truth, spec.person)
