@@ -60,10 +60,20 @@ class Anonymizer:
             ``threshold=0.3``, ``max_side=0``. A blur/pixelate ``strength`` below the filter's
             measured floor raises :class:`~veil.errors.ConfigError` unless ``allow_weak=True``
             (then a warning is logged).
+        engine: ``local`` (default: in this process) or ``ray`` (``pip install 'veil[ray]'``):
+            folders, videos and renders run on a Ray cluster, see :mod:`veil.engine`. Use the
+            Anonymizer in a ``with`` block (or call :meth:`close`) to disconnect at the end.
+        address: the Ray cluster (``auto``, ``ray://host:port``); None starts a private Ray
+            instance on 127.0.0.1 for this Anonymizer, stopped by :meth:`close`.
+        workers: Ray workers for image folders (default: the cluster's CPUs).
     """
 
     def __init__(self, config: Config | None = None, *, preset: str = "balanced",
-                 report_path: Path | str | None = None, **overrides: Any):
+                 report_path: Path | str | None = None, engine: str = "local", address: str | None = None,
+                 workers: int | None = None, **overrides: Any):
+        from .engine import Engine
+
+        self.engine = Engine(engine, address, workers)
         self.config = _config_from(config, preset, overrides)
         self.report_path = Path(report_path) if report_path is not None else None
         frames = _frame_log_for(self.report_path) if self.report_path is not None else None
@@ -119,6 +129,10 @@ class Anonymizer:
 
         src = Path(src)
         dst = Path(dst) if dst is not None else default_output(src)
+        if self.engine.distributed:
+            from .engine.ray_video import anonymize_video
+
+            return anonymize_video(self, src, dst, overwrite, on_frame)
         item = ItemReport(input=str(src), kind="video", output=str(dst))
         with self._item(item, src, dst, overwrite):
             info = probe_video(src)
@@ -197,6 +211,9 @@ class Anonymizer:
             self.pipeline.begin_item(Item("image", loaded.camera_tags()))
             collector.add(0, self.pipeline.process([loaded.rgb], render=False)[0].faces)
             times, shape, kind = [0.0], [loaded.rgb.shape[:2]], "image"
+        elif self.engine.distributed:
+            raise ConfigError("veil analyze --engine ray: a video's plan alone is not split into segments yet; "
+                              "use --engine local, or veil anonymize --engine ray")
         else:
             from .io.video import decode_video, probe_video
 
@@ -234,6 +251,10 @@ class Anonymizer:
         src = Path(src)
         dst = Path(dst) if dst is not None else default_output(src)
         kind = media_kind(src)
+        if kind == "video" and self.engine.distributed and not any(t.follow for t in plan.tracks):
+            from .engine.ray_video import render_video
+
+            return render_video(self, src, plan, dst, overwrite, on_frame)
         item = ItemReport(input=str(src), kind=kind, output=str(dst))
         with self._item(item, src, dst, overwrite):
             if not src.is_file():
@@ -319,6 +340,8 @@ class Anonymizer:
 
         media = list(walk_media(src, on_skip=lambda p, why: log.warning("%s: %s", p, why), on_error=unreadable))
         make_folder(dst)
+        if self.engine.distributed:
+            return items + self._tree_ray(src, dst, media, overwrite, skip_existing, on_item, on_start, on_frame)
         for path in media:
             out = dst / path.relative_to(src)
             if out.exists() and skip_existing and not overwrite:
@@ -329,6 +352,42 @@ class Anonymizer:
             if on_item:
                 on_item(path, item)
         return items
+
+    def _tree_ray(self, src: Path, dst: Path, media: list[Path], overwrite: bool, skip_existing: bool,
+                  on_item, on_start, on_frame) -> list[ItemReport]:
+        """:meth:`tree` on the Ray engine: the images on an actor pool, then each video in
+        segments; items in folder order, as locally."""
+        from .engine.ray_folders import anonymize_images
+
+        done: dict[Path, ItemReport] = {}
+        images = []
+        for path in media:
+            out = dst / path.relative_to(src)
+            if out.exists() and skip_existing and not overwrite:
+                done[path] = self.report.add(ItemReport(input=str(path), kind=media_kind(path), output=str(out), status="skipped"))
+                if on_item:
+                    on_item(path, done[path])
+            elif media_kind(path) == "image":
+                try:
+                    make_folder(out.parent)
+                except OutputError as exc:
+                    done[path] = self.report.add(ItemReport(input=str(path), kind="image", output=str(out),
+                                                            status="error", error=str(exc)))
+                    if on_item:
+                        on_item(path, done[path])
+                    continue
+                images.append((path, out))
+        for (path, _), item in zip(images, anonymize_images(self, self.engine, images, overwrite, on_start, on_item)):
+            done[path] = item
+        for path in media:
+            if path not in done:
+                done[path] = self._tree_file(path, dst / path.relative_to(src), overwrite, on_start, on_frame)
+                if on_item:
+                    on_item(path, done[path])
+        ordered = [done[p] for p in media]
+        mine = {id(it) for it in ordered}  # the report lists them in folder order too
+        self.report.items = [it for it in self.report.items if id(it) not in mine] + ordered
+        return ordered
 
     def _tree_file(self, path: Path, out: Path, overwrite: bool, on_start: Callable[[Path], None] | None,
                    on_frame: Callable[[int], None] | None) -> ItemReport:
@@ -352,6 +411,17 @@ class Anonymizer:
         from .identify import Gallery
 
         return Gallery(self.config.identify.gallery, self.config.identify.key_file, create=create)
+
+    def close(self) -> None:
+        """Disconnect from Ray (and stop the Ray instance this Anonymizer started); the local
+        engine has nothing to close."""
+        self.engine.close()
+
+    def __enter__(self) -> "Anonymizer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def write_report(self, path: Path | str | None = None) -> None:
         """Write the run report to ``path`` (default: the ``report_path`` given at creation).

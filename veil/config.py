@@ -47,6 +47,8 @@ class DetectConfig(_Frozen):
     tile: bool = Field(False, description="also detect on overlapping full-resolution tiles (small faces)")
     tile_size: int = Field(640, ge=128)
     nms_iou: float = Field(0.3, gt=0.0, le=1.0)
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads of each detector session; 0 = onnxruntime's "
+                         "default (one per physical core). The Ray engine sets it to each worker's CPUs (veil.engine)")
     precision: Literal["fp32", "int8"] = Field(
         "fp32", description="int8: a quantized copy of the model (faster on CPUs with VNNI/AMX), "
         "made once and cached; see veil.detect.quantize")

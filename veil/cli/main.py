@@ -20,6 +20,7 @@ from ..io.interrupts import terminate_as_interrupt
 from ..render import FILTERS
 from . import options as opt
 from .common import build, one_line_errors, parse_rotations, parse_scales, warn_not_hiding
+from .engine_options import AddressOpt, EngineOpt
 from .audit_cmd import audit_app, verify_output
 from .compliance_cmd import compliance_app
 from .data_cmd import data_app
@@ -126,6 +127,8 @@ def anonymize(
     key_file: opt.KeyFile = None,
     name_hidden: opt.NameHidden = None,
     quiet: opt.Quiet = False,
+    engine: EngineOpt = "local",  # type: ignore[assignment]
+    address: AddressOpt = None,
 ) -> None:
     """Detect faces and hide them. Output keeps format, resolution, frame rate and (unless --audio drop) audio."""
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
@@ -136,12 +139,14 @@ def anonymize(
                   only_beyond=only_beyond, keep_nearest=keep_nearest, focal_px=focal_px, hfov=hfov,
                   depth_model=depth_model, depth_frames=depth_frames, background_beyond=background_beyond,
                   spare=spare or None, spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file,
-                  name_hidden=name_hidden, report_path=report)  # checked now, not after the work
+                  name_hidden=name_hidden, report_path=report,  # checked now, not after the work
+                  engine=engine, address=address)
     hides = warn_not_hiding(anon)
     watcher = watch(anon)
     try:
         items = _run(anon, _targets(inputs, output), overwrite, skip_existing, quiet)
     finally:
+        anon.close()
         if report is not None:
             anon.write_report()
         record_outputs(anon, watcher=watcher)

@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from . import options as opt
-from .common import build, given_settings, one_line_errors, warn_not_hiding, with_flag_errors
+from .common import _value, build, given_settings, one_line_errors, warn_not_hiding, with_flag_errors
+from .engine_options import AddressOpt, EngineOpt
 from .progress import console
 
 __all__ = ["analyze", "render"]
@@ -32,6 +33,8 @@ def analyze(
     keep_nearest: opt.KeepNearest = None,
     overwrite: opt.Overwrite = False,
     quiet: opt.Quiet = False,
+    engine: EngineOpt = "local",  # type: ignore[assignment]
+    address: AddressOpt = None,
 ) -> None:
     """Detect, track and decide; write the redaction plan without rendering."""
     from ..errors import OutputError
@@ -40,8 +43,10 @@ def analyze(
     if output.exists() and not overwrite:
         raise OutputError(f"{output}: output exists (use --overwrite)")
     anon = build(preset, threshold=threshold, max_side=max_side, device=device, detector=detector, filter=filter,
-                 start=start, end=end, spare=spare or None, gallery=gallery, keep_nearest=keep_nearest)
-    plan = anon.analyze(input)
+                 start=start, end=end, spare=spare or None, gallery=gallery, keep_nearest=keep_nearest,
+                 engine=engine, address=address)
+    with anon:
+        plan = anon.analyze(input)
     save_plan(plan, output)
     if not quiet:
         n = {d: sum(t.decision == d for t in plan.tracks) for d in ("anonymize", "keep")}
@@ -70,6 +75,8 @@ def render(
     keep_metadata: opt.KeepMetadata = None,
     overwrite: opt.Overwrite = False,
     quiet: opt.Quiet = False,
+    engine: EngineOpt = "local",  # type: ignore[assignment]
+    address: AddressOpt = None,
 ) -> None:
     """Render exactly what a plan says: its anonymize tracks hidden, its keep tracks left alone.
     A manual track with one keyframe and "follow": true is followed forward and backward first."""
@@ -80,9 +87,10 @@ def render(
     given = given_settings(dict(filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                                 feather=feather, strength=strength, allow_weak=allow_weak, codec=codec, crf=crf,
                                 encoder_preset=encoder_preset, copy_audio=copy_audio, keep_metadata=keep_metadata))
-    anon = with_flag_errors(lambda: Anonymizer.for_plan(p, **given), given)
+    anon = with_flag_errors(lambda: Anonymizer.for_plan(p, engine=_value(engine), address=address, **given), given)
     warn_not_hiding(anon)
-    item = anon.render(input, p, output, overwrite)
+    with anon:
+        item = anon.render(input, p, output, overwrite)
     if not quiet:
         for tid, (first, last) in item.extra.get("followed", {}).items():
             console.print(f"followed track {tid}: frames {first}..{last}")

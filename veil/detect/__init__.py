@@ -55,10 +55,10 @@ def _single(cfg: DetectConfig, name: str, max_side: int, batch: int) -> GridDete
         from .quantize import int8_model
 
         with int8_model(path, digest, dyn_in or {}, dyn_out or {}, name=name) as q:
-            session = load_session(q.path, cfg.device, dyn_in, dyn_out)
+            session = load_session(q.path, cfg.device, dyn_in, dyn_out, threads=cfg.threads)
         model_sha = q.sha256
     else:
-        session = load_session(path, cfg.device, dyn_in, dyn_out)
+        session = load_session(path, cfg.device, dyn_in, dyn_out, threads=cfg.threads)
         model_sha = digest
     det = cls(session, model_sha, max_side=max_side, tile=cfg.tile, tile_size=cfg.tile_size,
               nms_iou=cfg.nms_iou, batch=batch)
