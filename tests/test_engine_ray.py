@@ -42,6 +42,7 @@ def cluster():
     try:
         c.add_node(**NODE)
         ray.init(address=c.address, log_to_driver=False)
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
         yield c
     finally:
         ray.shutdown()
@@ -75,9 +76,13 @@ def local_out(folder, tmp_path_factory) -> tuple[Path, list]:
     return out, items
 
 
+def _media(folder: Path) -> list[Path]:
+    """The files below ``folder`` but the signed provenance sidecars (``.veil.json``)."""
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".veil.json"))
+
+
 def _same_outputs(a: Path, b: Path) -> None:
-    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    files_a, files_b = _media(a), _media(b)
     assert files_a == files_b  # mirrored alike, no .part files left
     for rel in files_a:
         x = np.asarray(Image.open(a / rel).convert("RGB"), np.int16)
@@ -243,6 +248,8 @@ def test_cli_folder_engine_ray(cluster, folder, local_out, tmp_path):
     assert r.returncode == 3, r.stderr  # the damaged file, as with --engine local
     assert "damaged.jpg" in r.stderr
     _same_outputs(local_out[0], out)
+    for rel in _media(out):  # the driver signs every output the workers wrote
+        assert (out / rel).with_name(rel.name + ".veil.json").is_file(), rel
 
 
 def test_address_needs_engine_ray():
