@@ -257,3 +257,39 @@ def test_address_needs_engine_ray():
         Anonymizer(address="auto")
     with pytest.raises(ConfigError, match="unknown engine"):
         Anonymizer(engine="spark")
+
+
+# -- live streams as actors -------------------------------------------------------------------
+
+def test_streams_as_actors_one_killed_and_restarted(cluster, data_dir, tmp_path):
+    """Two recorded sources as two stream actors (one per node); the first one's worker is
+    killed once it has written frames: Ray restarts it, the stream runs again, and both
+    outputs hold every frame, anonymized (a fresh recording, not the interrupted one)."""
+    from clips import cut, decode
+    from conftest import require
+    from veil.io.stream import StreamOptions
+
+    src = require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "hamilton clip")
+    clips = [cut(src, tmp_path / f"cam{k}.mp4", start=1.0 + 3 * k, frames=90) for k in range(2)]
+    outs = [tmp_path / f"cam{k}_anon.mp4" for k in range(2)]
+    killed: list[int] = []
+
+    def on_update(up):
+        if not killed and up[0].get("frames", 0) > 0:
+            killed.append(up[0]["pid"])
+            os.kill(killed[0], signal.SIGKILL)
+
+    with Anonymizer(engine="ray") as anon:
+        items = anon.streams(list(zip(clips, outs)), StreamOptions(live=False), on_update=on_update)
+    assert killed, "the first stream ended before it could be killed"
+    assert [i.status for i in items] == ["ok", "ok"], [i.error for i in items]
+    assert killed[0] not in items[0].extra["workers"]  # the attempt that finished ran in a new process
+    for clip, out, item in zip(clips, outs, items):
+        assert len(decode(out)) == len(decode(clip)) == item.counts["frames"] == 90
+        assert item.counts["anonymized"] > 0
+    assert not list(tmp_path.glob(".*.part*"))
+
+
+def test_streams_need_engine_ray(tmp_path):
+    with pytest.raises(ConfigError, match="need --engine ray"):
+        Anonymizer().streams([("a.mp4", "b.mp4")])

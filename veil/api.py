@@ -191,6 +191,33 @@ class Anonymizer:
                                         "latency_max_s": round(stats.latency_max_s, 3), "ended": stats.ended}
         return item
 
+    def streams(self, pairs: list[tuple[str, str]], options=None, stop=None,
+                on_update: Callable[[list[dict[str, int]]], None] | None = None) -> list[ItemReport]:
+        """Several live sources at once, ``(source, output)`` pairs, on the Ray engine: one
+        long-running actor each, restarted if its process dies (see
+        :mod:`veil.engine.ray_streams`); each keeps its own latency bound. Returns one item per
+        stream (added to the report); a stream that failed is an error item, the others go on."""
+        from .engine.ray_streams import run_streams
+        from .io.stream import StreamOptions, redact_url
+
+        if not self.engine.distributed:
+            raise ConfigError("several streams at once need --engine ray")
+        t0 = time.perf_counter()
+        results = run_streams(self.config, [(str(s), str(o)) for s, o in pairs], options or StreamOptions(),
+                              self.engine, stop=stop, on_update=on_update)
+        items = []
+        for res in results:
+            item = self.report.add(ItemReport(input=redact_url(res.source), kind="stream", output=res.output,
+                                              status=res.status, error=res.error))
+            counts = res.facts.get("counts", {})
+            item.n_frames, item.n_faces = counts.get("frames", 0), counts.get("faces", 0)
+            item.n_anonymized = counts.get("anonymized", 0)
+            item.seconds = time.perf_counter() - t0
+            item.extra["stream"] = res.stream
+            item.extra["workers"] = res.pids
+            items.append(item)
+        return items
+
     # -- plans: analysis and rendering as two steps ---------------------------------------
     def analyze(self, src: Path | str, on_frame: Callable[[int], None] | None = None):
         """Detect, track, annotate and decide, without rendering: the :class:`veil.plan.Plan`

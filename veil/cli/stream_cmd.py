@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -13,13 +13,16 @@ from ..audit.outputs import record_outputs
 from ..io.interrupts import INTERRUPT_SIGNALS, signal_label
 from . import options as opt
 from .common import build, one_line_errors, warn_not_hiding
+from .engine_options import AddressOpt, EngineOpt
 from .progress import console
 
 
 @one_line_errors
 def stream(
-    source: str = typer.Argument(..., help="rtsp://, http(s)://….m3u8, udp://, tcp://, srt://, /dev/video0, or - (stdin)."),
-    output: str = typer.Option(..., "-o", "--output", help="A file, - (stdout, MPEG-TS), or udp:// tcp:// rtsp:// rtmp:// URL."),
+    source: List[str] = typer.Argument(..., help="rtsp://, http(s)://….m3u8, udp://, tcp://, srt://, /dev/video0, or - (stdin). "
+                                                 "Several with --engine ray (one Ray actor each)."),
+    output: List[str] = typer.Option(..., "-o", "--output", help="A file, - (stdout, MPEG-TS), or udp:// tcp:// rtsp:// rtmp:// URL; "
+                                                                 "one per source, in order."),
     preset: opt.Preset = "balanced",
     filter: opt.Filter = None,
     color: opt.Color = None,
@@ -48,15 +51,24 @@ def stream(
     key_file: opt.KeyFile = None,
     name_hidden: opt.NameHidden = None,
     quiet: opt.Quiet = False,
+    engine: EngineOpt = "local",  # type: ignore[assignment]
+    address: AddressOpt = None,
 ) -> None:
-    """Anonymize a live stream. Ctrl-C (or SIGTERM) once: finish cleanly; twice: abort."""
+    """Anonymize a live stream (several with --engine ray). Ctrl-C (or SIGTERM) once: finish cleanly; twice: abort."""
+    from ..errors import ConfigError
     from ..io.stream import StreamOptions
+
+    if len(source) != len(output):
+        raise ConfigError(f"{len(source)} source(s) and {len(output)} output(s): give one -o per source")
+    if len(source) > 1 and getattr(engine, "value", engine) != "ray":
+        raise ConfigError("several streams at once need --engine ray")
 
     anon = build(preset, filter=filter, color=color, image=image, shape=shape, mask_scale=mask_scale, head=head,
                  feather=feather, strength=strength, allow_weak=allow_weak, threshold=threshold, max_side=max_side,
                  device=device, detector=detector, detect_every=detect_every, spare=spare or None,
                  spare_enrolled=spare_enrolled, only=only or None, gallery=gallery, key_file=key_file,
-                 name_hidden=name_hidden, report_path=report)  # checked now, not after the stream ends
+                 name_hidden=name_hidden, report_path=report,  # checked now, not after the stream ends
+                 engine=engine, address=address)
     done = "anonymized" if warn_not_hiding(anon) else "written, faces NOT hidden"
     opts = StreamOptions(max_latency_s=max_latency, reconnect=reconnect, stall_timeout_s=stall_timeout,
                          output_format=format, live=live)
@@ -69,17 +81,42 @@ def stream(
     stopped_by: list[int] = []
     with _stop_on_signals(stop, stopped_by):
         try:
-            item = anon.stream(source, output, opts, on_frame=on_frame, stop=stop)
+            if anon.engine.distributed:
+                items = anon.streams(list(zip(source, output)), opts, stop=stop,
+                                     on_update=None if quiet else _every(30, lambda up: console.print(
+                                         f"frames {done}: " + ", ".join(str(u.get("frames", "restarting")) for u in up),
+                                         highlight=False)))
+            else:
+                items = [anon.stream(source[0], output[0], opts, on_frame=on_frame, stop=stop)]
         finally:
+            anon.close()
             if report is not None:
                 anon.write_report()
             record_outputs(anon)
-    s = item.extra.get("stream", {})
-    if not quiet:
-        console.print(f"{s.get('frames_out', 0)} frames {done}, {s.get('dropped', 0)} dropped before processing, "
-                      f"{s.get('reconnects', 0)} reconnection(s), ended: {s.get('ended')}")
+    for item in items:
+        s = item.extra.get("stream", {})
+        if not quiet:
+            where = f"{item.input}: " if len(items) > 1 else ""
+            console.print(f"{where}{s.get('frames_out', 0)} frames {done}, {s.get('dropped', 0)} dropped before processing, "
+                          f"{s.get('reconnects', 0)} reconnection(s), ended: {s.get('ended')}", markup=False, highlight=False)
+        if item.status == "error":
+            console.print(f"veil: error: {item.input}: {item.error}", markup=False, highlight=False)
+    if any(item.status == "error" for item in items):
+        raise typer.Exit(6)
     if stopped_by:  # finalized on request, but not the end of the source: say so in the exit status
         raise typer.Exit(128 + stopped_by[0])
+
+
+def _every(n: int, fn):
+    """``fn`` on the first call and every ``n``-th after (progress lines, not one a second)."""
+    calls = [0]
+
+    def call(*args) -> None:
+        if calls[0] % n == 0:
+            fn(*args)
+        calls[0] += 1
+
+    return call
 
 
 @contextlib.contextmanager
