@@ -64,13 +64,17 @@ class ImageWorker:
         return {"index": index, "status": item.status, "error": item.error, "seconds": item.seconds,
                 "input_sha256": item.input_sha256, "output_sha256": item.output_sha256, "extra": item.extra,
                 "faces": list(self.faces) if item.status == "ok" else [],
-                "worker": {"node": _node_ip(), "pid": os.getpid()}}
+                "worker": worker_identity()}
 
 
-def _node_ip() -> str:
+def worker_identity() -> dict[str, Any]:
+    """Which machine and process did the work (the report, and through it the audit log, say
+    it for each file): host name, Ray node id, pid."""
+    import socket
+
     import ray
 
-    return ray.util.get_node_ip_address()
+    return {"host": socket.gethostname(), "node": ray.get_runtime_context().get_node_id()[:16], "pid": os.getpid()}
 
 
 def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bool,
@@ -94,7 +98,7 @@ def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bo
     try:
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
             ImageWorker, fn_constructor_kwargs={"config_json": config.model_dump_json(), "overwrite": overwrite},
-            batch_size=1, concurrency=workers, num_cpus=engine.threads,
+            batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=engine.threads,
             max_restarts=-1, max_task_retries=TASK_RETRIES)
         for row in ds.iter_rows():  # as files finish, on any worker: one progress display
             res = pickle.loads(row["result"])
