@@ -252,6 +252,26 @@ def test_cli_folder_engine_ray(cluster, folder, local_out, tmp_path):
         assert (out / rel).with_name(rel.name + ".veil.json").is_file(), rel
 
 
+def test_cli_sigterm_on_ray_leaves_nothing_half_written(cluster, folder, tmp_path, procs):
+    """SIGTERM (handled like Ctrl-C) once the first file is written: the job is cancelled,
+    exit 143, every file in the output folder is complete, no temporary file is left."""
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "veil", "anonymize", str(folder), "-o", str(out), "-q",
+                            "--engine", "ray", "--address", cluster.address], cwd=ROOT, env={**os.environ, **LOOPBACK_ENV},
+                           stderr=subprocess.PIPE, text=True)
+    procs.append(run)
+    deadline = time.monotonic() + 240
+    while not (out.is_dir() and _media(out)):
+        assert run.poll() is None and time.monotonic() < deadline, "no output before the run ended"
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=120) == 143
+    assert "interrupted (SIGTERM)" in run.stderr.read()
+    assert not [p for p in out.rglob(".*") if ".part" in p.name]
+    for rel in _media(out):
+        Image.open(out / rel).load()  # complete, decodable
+
+
 def test_address_needs_engine_ray():
     with pytest.raises(ConfigError, match="--address needs --engine ray"):
         Anonymizer(address="auto")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -95,6 +96,7 @@ def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bo
     saved = ctx.max_errored_blocks, ctx.enable_progress_bars
     ctx.max_errored_blocks, ctx.enable_progress_bars = len(rows), False  # a lost file is an error item, not the end
     results: dict[int, dict[str, Any]] = {}
+    folders = {d.parent for _, d in pairs}
     try:
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
             ImageWorker, fn_constructor_kwargs={"config_json": config.model_dump_json(), "overwrite": overwrite},
@@ -108,9 +110,12 @@ def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bo
                 on_start(src)
             if on_item is not None:
                 on_item(src, _as_item(src, dst, res, hides=anon.report.hides))
+    except BaseException:  # Ctrl-C: the pool is being shut down; wait for its writers' files to go
+        _sweep(folders, wait_s=15.0)
+        raise
     finally:
         ctx.max_errored_blocks, ctx.enable_progress_bars = saved
-        _sweep({d.parent for _, d in pairs})
+    _sweep(folders)
     items = []
     for i, (src, dst) in enumerate(pairs):
         item = anon.report.add(ItemReport(input=str(src), kind="image", output=str(dst)))
@@ -139,9 +144,16 @@ def _fill(item: ItemReport, res: dict[str, Any]) -> None:
         item.extra["worker"] = res["worker"]
 
 
-def _sweep(folders: set[Path]) -> None:
-    """Remove the ``.part`` files of actors that were killed mid-write (see veil.io.atomic)."""
-    from ..io.atomic import remove_stale_parts
+def _sweep(folders: set[Path], wait_s: float = 0.0) -> None:
+    """Remove the ``.part`` files of actors that were killed mid-write (see veil.io.atomic);
+    with ``wait_s``, keep trying that long while some are still held by a dying writer."""
+    from ..io.atomic import _PART_RE, remove_stale_parts
 
-    for folder in folders:
-        remove_stale_parts(folder)
+    deadline = time.monotonic() + wait_s
+    while True:
+        for folder in folders:
+            remove_stale_parts(folder)
+        left = [p for f in folders for p in f.glob(".*.part*") if _PART_RE.fullmatch(p.name)]
+        if not left or time.monotonic() >= deadline:
+            return
+        time.sleep(0.2)
