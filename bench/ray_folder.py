@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--event", default="0--Parade", help="WIDER FACE dev event folder")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--address", default=None, help="a Ray cluster (auto, ray://host:port); default: a private instance")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     import veil
@@ -47,7 +48,7 @@ def main() -> None:
         local.tree(folder, Path(tmp) / "local")
         res["local_s"] = time.perf_counter() - t
         anon = veil.Anonymizer()
-        anon.engine = Engine("ray", workers=args.workers, threads=args.threads)
+        anon.engine = Engine("ray", address=args.address, workers=args.workers, threads=args.threads)
         with anon:
             t = time.perf_counter()
             anon.engine.cluster()
