@@ -2,9 +2,11 @@
 
 ``address``:
 
-- ``None``: start a Ray instance for this run only, bound to 127.0.0.1 (nothing listens on
-  other interfaces), with a small object store (veil moves paths and small results through
-  Ray, never frames), no dashboard; it is shut down when the run ends;
+- ``None``: start a Ray instance for this run only, on 127.0.0.1 (its node address: workers
+  and driver talk over loopback), with a small object store (veil moves paths and small
+  results through Ray, never frames), no dashboard; it is shut down when the run ends. Ray's
+  own gRPC servers still *listen* on all interfaces (Ray 2.60 has no switch for that; checked
+  with ``ss -ltnp``); its token authentication, on by default in that version, guards them.
 - ``"auto"``: the cluster this machine belongs to (``ray start`` / KubeRay set it up);
 - ``"ray://host:port"`` (Ray Client) or ``"host:port"`` (the GCS of a cluster).
 
