@@ -16,7 +16,7 @@ __all__ = ["EngineName", "EngineOpt", "AddressOpt", "ENGINE_PANEL"]
 EngineName = _choices("EngineName", ENGINES)
 ENGINE_PANEL = "Engine"
 
-EngineOpt = Annotated[EngineName, typer.Option(
+EngineOpt = Annotated[EngineName, typer.Option(  # type: ignore[valid-type]
     "--engine", rich_help_panel=ENGINE_PANEL,
     help="local: in this process (default, needs nothing started); ray: on a Ray cluster (pip install 'veil\\[ray]'): "
          "folders on a pool of workers, videos in segments, several streams at once.")]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..report import ItemReport
 
@@ -16,7 +18,7 @@ __all__ = ["segmented", "anonymize_video", "render_video"]
 def segmented():
     """:func:`run_segmented`, or a clear error while the segments engine is not installed."""
     try:
-        from .segments import run_segmented
+        from .segments import run_segmented  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         raise ConfigError("--engine ray: long videos in segments (veil.engine.segments) are not available "
                           "in this build yet; use --engine local for videos") from None
@@ -79,7 +81,7 @@ def _add_frames(item: ItemReport, plan) -> None:
     for i in range(plan.input.frames):
         kept = faces_of(keep.get(i, []))
         if len(kept):
-            kept.decision[:] = KEEP
+            kept = kept.with_columns(decision=np.full(len(kept), KEEP, object))
         item.add_frame(i, Faces.concatenate([faces_of(hide.get(i, [])), kept]), times[i] if i < len(times) else None)
 
 
