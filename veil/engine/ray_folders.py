@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import VeilError
+from ..errors import ConfigError, VeilError
 from ..report import ItemReport
 
 __all__ = ["anonymize_images", "ImageWorker", "TASK_RETRIES"]
@@ -86,9 +86,13 @@ def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bo
     import ray
     from ray.data import DataContext
 
-    engine.cluster()
     if not pairs:
         return []
+    ident = anon.config.identify
+    if ident.spare or ident.only or ident.spare_enrolled:
+        raise ConfigError("--spare/--only/--spare-enrolled with --engine ray: not supported yet (every worker would "
+                          "need the gallery and its key); use --engine local")
+    engine.cluster()
     workers = min(engine.worker_count(), len(pairs))
     config = anon.config.updated(detect={"threads": engine.threads})
     rows = [{"index": i, "src": str(s), "dst": str(d)} for i, (s, d) in enumerate(pairs)]
