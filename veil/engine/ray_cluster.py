@@ -17,8 +17,11 @@ is used and left open.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any
+import signal
+import threading
+from typing import Any, Iterator
 
 from ..errors import ConfigError
 
@@ -62,7 +65,8 @@ class RayCluster:
             kwargs["address"] = self.address
             kwargs.pop("include_dashboard")
         try:
-            ray.init(**kwargs)
+            with _signal_handlers_kept():  # ray.init sets its own SIGTERM handler (sys.exit(15))
+                ray.init(**kwargs)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             self.started = False
             where = self.address or "a local Ray instance"
@@ -90,3 +94,20 @@ class RayCluster:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _signal_handlers_kept() -> Iterator[None]:
+    """Put back SIGTERM's and SIGINT's handlers after the block: ``ray.init`` replaces
+    SIGTERM's with one that exits at once, which would skip veil's cleanup and its exit
+    status (143, "interrupted"; see veil.io.interrupts). veil itself sets none here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            if handler is not None:
+                signal.signal(s, handler)
