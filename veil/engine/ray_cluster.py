@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from typing import Any, Iterator
@@ -55,6 +56,10 @@ class RayCluster:
         ray = import_ray()
         if ray.is_initialized():
             return self
+        # no usage statistics sent to Ray's project (nor Prometheus queries for them) unless
+        # the operator asked for them: veil does not report what it runs
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        os.environ.setdefault("RAY_DATA_USAGE_DISABLED", "1")
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "logging_level": logging.WARNING, "configure_logging": False}
         if self.address is None:
