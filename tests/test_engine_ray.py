@@ -24,8 +24,8 @@ from veil.errors import ConfigError, CorruptMediaError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Ray would otherwise turn 127.0.0.1 into this machine's outward address: keep the test
-#: cluster, its workers and the CLI driver on the loopback interface
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+#: cluster, its workers and the CLI driver on the loopback address; no usage statistics
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_DATA_USAGE_DISABLED": "1"}
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": "127.0.0.1"}
 
 
