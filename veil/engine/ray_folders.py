@@ -99,6 +99,9 @@ def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bo
     ctx = DataContext.get_current()
     saved = ctx.max_errored_blocks, ctx.enable_progress_bars
     ctx.max_errored_blocks, ctx.enable_progress_bars = len(rows), False  # a lost file is an error item, not the end
+    data_log = logging.getLogger("ray.data")
+    saved_level = data_log.level
+    data_log.setLevel(logging.ERROR)  # veil shows one progress display; Ray Data's plan and timing lines are noise here
     results: dict[int, dict[str, Any]] = {}
     folders = {d.parent for _, d in pairs}
     try:
@@ -119,6 +122,7 @@ def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bo
         raise
     finally:
         ctx.max_errored_blocks, ctx.enable_progress_bars = saved
+        data_log.setLevel(saved_level)
     _sweep(folders)
     items = []
     for i, (src, dst) in enumerate(pairs):
