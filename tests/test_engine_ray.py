@@ -239,6 +239,55 @@ def test_video_on_ray_matches_local_or_says_not_available(cluster, data_dir, tmp
     assert max(float(np.abs(x.astype(int) - y.astype(int)).mean()) for x, y in zip(a, b)) < 2.0
 
 
+def _pid_then(job: tuple) -> object:
+    """The first task of a job records its worker's pid and waits to be killed; the others,
+    and its rerun, just run ``fn``."""
+    fn, folder, item = job
+    try:  # one task only, however many start at once
+        os.close(os.open(Path(folder) / "claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return fn(item)
+    (Path(folder) / f"attempt-0-{os.getpid()}").write_text("")
+    time.sleep(120)
+    return fn(item)
+
+
+def test_worker_killed_mid_video_is_retried(cluster, data_dir, tmp_path, monkeypatch):
+    """A segmented video on Ray whose first segment task's worker is killed (by its pid):
+    the task runs again, the file is complete and matches the local one."""
+    pytest.importorskip("veil.engine.segments")
+    from clips import decode, ffmpeg
+    from conftest import require
+    from veil.engine.ray_executor import RayExecutor
+
+    src = require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "hamilton clip")
+    clip = tmp_path / "clip.mp4"
+    subprocess.run([ffmpeg(), "-loglevel", "error", "-y", "-ss", "2", "-i", str(src), "-frames:v", "36", "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "18", "-g", "12", "-keyint_min", "12", "-sc_threshold", "0",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)], check=True)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    class PidExecutor(RayExecutor):
+        def map(self, fn, items):
+            return super().map(_pid_then, [(fn, str(marks), it) for it in items])
+
+    local = Anonymizer().video(clip, tmp_path / "local.mp4")
+    result: dict = {}
+    with Anonymizer(engine="ray") as anon:
+        anon.engine.segment_s = 0.3
+        monkeypatch.setattr(anon.engine, "executor", lambda on_done=None: (anon.engine.cluster(), PidExecutor())[1])
+        t = threading.Thread(target=lambda: result.update(item=anon.video(clip, tmp_path / "ray.mp4")))
+        t.start()
+        pids = _kill_attempts(marks, 1)
+        t.join(timeout=300)
+    assert pids and not t.is_alive() and "item" in result
+    assert result["item"].counts["frames"] == local.counts["frames"] == 36
+    a, b = decode(tmp_path / "local.mp4"), decode(tmp_path / "ray.mp4")
+    assert len(a) == len(b) == 36
+    assert max(float(np.abs(x.astype(int) - y.astype(int)).mean()) for x, y in zip(a, b)) < 2.0
+
+
 def test_cli_folder_engine_ray(cluster, folder, local_out, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, **LOOPBACK_ENV}
