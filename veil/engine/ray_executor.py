@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 from ..errors import ProcessingError
 from .ray_cluster import import_ray
 
-__all__ = ["RayExecutor", "WorkerLostError", "MAX_RETRIES"]
+__all__ = ["RayExecutor", "WorkerLostError", "MAX_RETRIES", "lost_worker_errors"]
 
 log = logging.getLogger("veil")
 
@@ -84,13 +84,13 @@ def _get(ray, ref, i: int):
         if isinstance(cause, BaseException):
             raise cause from None
         raise
-    except _lost(rx) as exc:
+    except lost_worker_errors(rx) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WorkerLostError(f"item {i}: its Ray worker died {MAX_RETRIES + 1} times ({type(exc).__name__}: "
                               f"{first}); nothing written") from None
 
 
-def _lost(rx) -> tuple[type[BaseException], ...]:
+def lost_worker_errors(rx) -> tuple[type[BaseException], ...]:
     """Ray's exceptions for an item whose worker (or node, or result) was lost."""
     names = ("WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OutOfMemoryError", "ActorDiedError")
     return tuple(getattr(rx, n) for n in names if hasattr(rx, n))

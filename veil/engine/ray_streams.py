@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .ray_cluster import import_ray
+from .ray_executor import lost_worker_errors
 
 __all__ = ["StreamActor", "StreamResult", "run_streams", "RESTARTS"]
 
@@ -106,6 +107,7 @@ def run_streams(config, pairs: list[tuple[str, str]], options, engine, stop: thr
     runs = {a.run.remote(): k for k, a in enumerate(actors)}
     pending = list(runs)
     asked_to_stop = False
+    lost: tuple[type[BaseException], ...] = (rx.RayActorError, *lost_worker_errors(rx))
     try:
         while pending:
             if stop is not None and stop.is_set() and not asked_to_stop:
@@ -117,8 +119,9 @@ def run_streams(config, pairs: list[tuple[str, str]], options, engine, stop: thr
                 res = results[runs[ref]]
                 try:
                     out = ray.get(ref)
-                except (rx.RayActorError, rx.WorkerCrashedError) as exc:
-                    res.status, res.error = "error", f"its worker died {restarts + 1} times ({type(exc).__name__})"
+                except lost as exc:  # killed, out of memory, node lost: restarts spent
+                    res.status, res.error = "error", f"its Ray worker was lost and not restarted ({type(exc).__name__}: " \
+                                                     f"{_first_line(exc)})"
                     continue
                 res.status, res.error = out["status"], out["error"]
                 res.stream, res.facts = out["stream"], out["facts"]
@@ -148,3 +151,8 @@ def _frames(ray, actors) -> list[dict[str, int]]:
         except Exception:  # noqa: BLE001 -- restarting, or gone
             out.append({})
     return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
