@@ -362,3 +362,15 @@ def test_streams_as_actors_one_killed_and_restarted(cluster, data_dir, tmp_path)
 def test_streams_need_engine_ray(tmp_path):
     with pytest.raises(ConfigError, match="need --engine ray"):
         Anonymizer().streams([("a.mp4", "b.mp4")])
+
+
+def test_cli_several_streams_need_engine_ray_and_one_output_each(tmp_path):
+    def veil_stream(*args):
+        return subprocess.run([sys.executable, "-m", "veil", "stream", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+
+    r = veil_stream("a.mp4", "b.mp4", "-o", str(tmp_path / "a"), "-o", str(tmp_path / "b"))
+    assert r.returncode == 2 and "several streams at once need --engine ray" in r.stderr
+    r = veil_stream("a.mp4", "b.mp4", "-o", str(tmp_path / "a"), "--engine", "ray")
+    assert r.returncode == 2 and "give one -o per source" in r.stderr
+    assert not list(tmp_path.iterdir())
