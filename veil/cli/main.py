@@ -127,7 +127,7 @@ def anonymize(
     key_file: opt.KeyFile = None,
     name_hidden: opt.NameHidden = None,
     quiet: opt.Quiet = False,
-    engine: EngineOpt = "local",  # type: ignore[assignment]
+    engine: EngineOpt = "local",
     address: AddressOpt = None,
 ) -> None:
     """Detect faces and hide them. Output keeps format, resolution, frame rate and (unless --audio drop) audio."""

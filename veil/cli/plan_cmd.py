@@ -33,7 +33,7 @@ def analyze(
     keep_nearest: opt.KeepNearest = None,
     overwrite: opt.Overwrite = False,
     quiet: opt.Quiet = False,
-    engine: EngineOpt = "local",  # type: ignore[assignment]
+    engine: EngineOpt = "local",
     address: AddressOpt = None,
 ) -> None:
     """Detect, track and decide; write the redaction plan without rendering."""
@@ -75,7 +75,7 @@ def render(
     keep_metadata: opt.KeepMetadata = None,
     overwrite: opt.Overwrite = False,
     quiet: opt.Quiet = False,
-    engine: EngineOpt = "local",  # type: ignore[assignment]
+    engine: EngineOpt = "local",
     address: AddressOpt = None,
 ) -> None:
     """Render exactly what a plan says: its anonymize tracks hidden, its keep tracks left alone.

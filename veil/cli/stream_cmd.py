@@ -51,7 +51,7 @@ def stream(
     key_file: opt.KeyFile = None,
     name_hidden: opt.NameHidden = None,
     quiet: opt.Quiet = False,
-    engine: EngineOpt = "local",  # type: ignore[assignment]
+    engine: EngineOpt = "local",
     address: AddressOpt = None,
 ) -> None:
     """Anonymize a live stream (several with --engine ray). Ctrl-C (or SIGTERM) once: finish cleanly; twice: abort."""
