@@ -36,13 +36,19 @@ lint: setup
 typecheck: setup
 	$(BIN)/python -m mypy
 
+# The tests' servers (uvicorn, Chromium, a two-node Ray cluster) must be reachable from this machine
+# only. Where the kernel allows a private network namespace (root, or unprivileged user namespaces),
+# the tests run in one whose only interface is loopback: Ray's servers bind every interface.
+ISOLATE := $(shell unshare -rn true 2>/dev/null && command -v ip >/dev/null && echo "unshare -rn scripts/loopback_only.sh")
+
 ## Lint, type check, then the tests (slow evaluation runs excluded; CI runs this)
 test: lint typecheck
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	@$(if $(ISOLATE),echo "tests run in a private network namespace (loopback only)",echo "note: no private network namespace here (unshare -rn); Ray's test cluster binds every interface")
+	$(ISOLATE) $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 ## Everything, including the slow evaluation tests
 test-all: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(ISOLATE) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 ## Evaluation reports (needs $$VEIL_DATA, default ../shared/data; ~25 min on 2 cores) and the model card.
 ## Reports hold dataset pixels (failure examples): they stay in build/eval, never in git.
