@@ -58,6 +58,12 @@ class SceneCutDetector:
                 out.append(cv2.normalize(hist, hist).flatten())
         return out
 
+    @property
+    def features(self) -> list[np.ndarray] | None:
+        """The last frame's cell histograms (None before the first frame): a segmented run
+        compares the last frame of one segment with the first of the next with :meth:`score`."""
+        return self._prev
+
     def score(self, a: list[np.ndarray], b: list[np.ndarray]) -> float:
         """Mean per-cell Bhattacharyya distance, 0 (same colours in each cell) to 1."""
         return float(np.mean([cv2.compareHist(p, q, cv2.HISTCMP_BHATTACHARYYA) for p, q in zip(a, b)]))
