@@ -65,3 +65,14 @@ def assert_visible(diffs: list[float], at_least: int = 10) -> None:
     """Only re-encoding noise: small everywhere, tiny typically (a hidden face differs by 10+)."""
     assert len(diffs) >= at_least, diffs
     assert max(diffs) < 6 and float(np.median(diffs)) < 3, diffs
+
+
+def cut_gops(src: Path, dst: Path, start: float, frames: int, keyint: int, width: int, audio: bool = True) -> Path:
+    """Like :func:`cut`, scaled to ``width`` and with a keyframe every ``keyint`` frames
+    exactly (closed GOPs, no scene-cut keyframes): a clip that splits into segments."""
+    cmd = [ffmpeg(), "-loglevel", "error", "-y", "-ss", str(start), "-i", str(src), "-frames:v", str(frames),
+           "-vf", f"scale={width}:-2", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
+           "-g", str(keyint), "-keyint_min", str(keyint), "-sc_threshold", "0"]
+    cmd += ["-c:a", "aac"] if audio else ["-an"]
+    subprocess.run([*cmd, str(dst)], check=True)
+    return dst
