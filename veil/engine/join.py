@@ -67,6 +67,8 @@ def _video_packets(parts: list[tuple[Path, int]], layout: Layout, vout) -> Itera
             for packet in inp.demux(vin):
                 if packet.size == 0 or packet.dts is None:
                     continue
+                if packet.pts is None:
+                    raise ProcessingError(f"{path.name}: a video packet without a timestamp; cannot join")
                 tb = Fraction(packet.time_base)
                 shift = offset / tb
                 if shift.denominator != 1:
@@ -108,7 +110,7 @@ def join_segments(parts: list[tuple[Path, int]], layout: Layout, src: Path, tmp:
             if ain is not None:
                 streams.append(_audio_packets(inp, ain, aout))
             for _, packet in heapq.merge(*streams, key=lambda tp: tp[0]):
-                if packet.stream is vout:
+                if packet.stream is vout and packet.pts is not None:  # (always set: checked above)
                     written.append(packet.pts * Fraction(packet.time_base))
                 out.mux(packet)
         out.close()

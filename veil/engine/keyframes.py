@@ -71,6 +71,8 @@ def scan(src: Path) -> Layout:
             vin = inp.streams.best("video") or inp.streams.video[0]
             if "avi" in inp.format.name.split(","):
                 raise ConfigError(f"{src}: AVI keeps no presentation times; use the local engine")
+            if vin.time_base is None:
+                raise ConfigError(f"{src}: the video stream has no time base; use the local engine")
             tb = Fraction(vin.time_base)
             origin = Fraction(inp.start_time or 0, 1_000_000)
             decode_order: list[tuple[int, bool]] = []

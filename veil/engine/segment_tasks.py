@@ -10,7 +10,7 @@
 
 Both check that the segment decoded exactly the frames (count and timestamps) the packet
 scan promised; anything else fails the segment (:mod:`veil.engine.keyframes`).
-Each worker process keeps one :class:`~veil.pipeline.Pipeline` per config: the detector
+Each worker process keeps one :class:`~veil.api.Anonymizer` per config: the detector
 is loaded once per worker, not once per segment.
 """
 
@@ -27,20 +27,26 @@ from ..config import Config
 from ..errors import ProcessingError
 from ..faces import Faces
 
-__all__ = ["DetectTask", "Detections", "RenderTask", "detect_segment", "render_segment", "pipeline_for"]
+__all__ = ["DetectTask", "Detections", "RenderTask", "detect_segment", "render_segment", "anonymizer_for",
+           "pipeline_for"]
 
-_PIPELINES: dict[str, Any] = {}
+_ANONYMIZERS: dict[str, Any] = {}
+
+
+def anonymizer_for(config: Config):
+    """This process's :class:`~veil.api.Anonymizer` for ``config``, built once (the detector is
+    the costly part); its pipeline runs the stages, its ``model_info`` goes into the plan."""
+    from ..api import Anonymizer
+
+    key = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    if key not in _ANONYMIZERS:
+        _ANONYMIZERS.clear()  # one config at a time per worker: models are big
+        _ANONYMIZERS[key] = Anonymizer(config)
+    return _ANONYMIZERS[key]
 
 
 def pipeline_for(config: Config):
-    """This process's pipeline for ``config`` (built once; the detector is the costly part)."""
-    from ..pipeline import Pipeline
-
-    key = json.dumps(config.model_dump(mode="json"), sort_keys=True)
-    if key not in _PIPELINES:
-        _PIPELINES.clear()  # one config at a time per worker: models are big
-        _PIPELINES[key] = Pipeline(config)
-    return _PIPELINES[key]
+    return anonymizer_for(config).pipeline
 
 
 @dataclass(frozen=True)
@@ -107,12 +113,13 @@ def detect_segment(task: DetectTask) -> Detections:
     from ..io.video import decode_video
     from ..track import SceneCutDetector
 
-    pipeline = pipeline_for(task.config)
+    anon = anonymizer_for(task.config)
+    pipeline = anon.pipeline
     batch_size = task.config.video.batch
     low = low_threshold(task.config)
     cut_threshold = task.config.track.scene_cut
     cuts_det = SceneCutDetector(cut_threshold) if cut_threshold > 0 else None
-    out = Detections(number=task.number, faces=[], cuts=[], model=_model_info(pipeline))
+    out = Detections(number=task.number, faces=[], cuts=[], model=anon.model_info)
     times: list[float] = []
     batch: list[np.ndarray] = []
     first_features = None
@@ -140,13 +147,6 @@ def detect_segment(task: DetectTask) -> Detections:
     out.first_features = first_features
     out.last_features = cuts_det.features if cuts_det is not None else None
     return out
-
-
-def _model_info(pipeline) -> dict:
-    det = pipeline.detector
-    return {"name": det.name, "sha256": det.model_sha256, "provider": getattr(det, "provider", None),
-            "precision": getattr(det, "precision", "fp32"),
-            "source_sha256": getattr(det, "source_model_sha256", det.model_sha256)}
 
 
 def render_segment(task: RenderTask) -> int:

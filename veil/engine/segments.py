@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..config import Config
-from ..errors import ConfigError, InputError, OutputError, ProcessingError
+from ..errors import ConfigError, InputError, OutputError, ProcessingError, VeilError
 from .keyframes import Layout, Segment, plan_segments, scan
 from .segment_tasks import DetectTask, RenderTask, detect_segment, render_segment
 from .stitch import check_config, replay_plan
@@ -74,9 +74,10 @@ def _attempt(job: tuple[Callable, object]) -> _Outcome:
         return _Outcome(value=fn(task))
     except (InputError, ConfigError) as exc:
         return _Outcome(error=str(exc), fatal=True)
+    except VeilError as exc:  # veil's errors are one-line messages already
+        return _Outcome(error=str(exc))
     except Exception as exc:  # noqa: BLE001 -- reported with the segment, retried once
-        return _Outcome(error=f"{type(exc).__name__}: {exc}" if not str(exc).startswith(str(type(exc).__name__))
-                        else str(exc))
+        return _Outcome(error=f"{type(exc).__name__}: {exc}")
 
 
 def _map_with_retry(executor, fn: Callable, tasks: list, what: str, layout: Layout) -> list:
