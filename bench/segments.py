@@ -49,12 +49,32 @@ def build(data: Path, dst: Path, minutes: float) -> None:
          "-c:a", "aac", str(dst)])
 
 
+def cut_piece(src: Path, dst: Path, layout, seg) -> Path:
+    """Frames ``seg.first .. seg.end - 1`` of ``src`` by stream copy, times rebased to 0: what a
+    render task writes, without decoding or encoding (to time the join alone)."""
+    import av
+
+    lo, hi = layout.pts[seg.first], layout.pts[seg.end] if seg.end < layout.frames else None
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        for packet in inp.demux(vin):
+            if packet.size == 0 or packet.pts < lo or (hi is not None and packet.pts >= hi):
+                continue
+            packet.pts -= lo
+            packet.dts -= lo
+            packet.stream = vout
+            out.mux(packet)
+    return dst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=2.0)
     ap.add_argument("--seconds", type=float, default=12.0, help="length of the slice processed end to end")
     ap.add_argument("--segment-s", type=float, default=4.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--clip", type=Path, default=None, help="reuse (or build here) the long clip")
     ap.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
     args = ap.parse_args()
 
@@ -62,7 +82,7 @@ def main() -> None:
     from veil.config import preset
     from veil.engine import segment_tasks
     from veil.engine.join import join_segments
-    from veil.engine.keyframes import scan
+    from veil.engine.keyframes import plan_segments, scan
     from veil.engine.segments import LocalExecutor, ProcessExecutor, run_segmented
     from veil.io.video import decode_video
 
@@ -71,10 +91,11 @@ def main() -> None:
     cfg = preset("balanced")
     with tempfile.TemporaryDirectory(prefix="veil-bench-seg-") as tmp:
         tmp = Path(tmp)
-        clip = tmp / "long.mp4"
-        t = time.perf_counter()
-        build(data, clip, args.minutes)
-        res["build_s"] = time.perf_counter() - t
+        clip = args.clip or tmp / "long.mp4"
+        if not clip.exists():
+            t = time.perf_counter()
+            build(data, clip, args.minutes)
+            res["build_s"] = time.perf_counter() - t
 
         # -- whole file: scan and join --------------------------------------------------
         t = time.perf_counter()
@@ -82,12 +103,8 @@ def main() -> None:
         res["full"] = {"frames": layout.frames, "scan_s": time.perf_counter() - t}
         pieces = tmp / "pieces"
         pieces.mkdir()
-        run(["-i", str(clip), "-map", "0:v", "-c", "copy", "-f", "segment", "-segment_time", str(args.segment_s),
-             "-reset_timestamps", "1", str(pieces / "p%04d.mp4")])
-        parts, first = [], 0
-        for p in sorted(pieces.iterdir()):
-            parts.append((p, first))
-            first += scan(p).frames
+        segs = plan_segments(layout, args.segment_s)
+        parts = [(cut_piece(clip, pieces / f"p{s.number:04d}.mp4", layout, s), s.first) for s in segs]
         t = time.perf_counter()
         join_segments(parts, layout, clip, tmp / "joined.mp4", cfg.video)
         res["full"].update(join_s=time.perf_counter() - t, segments=len(parts))
