@@ -27,7 +27,9 @@ class ProcessExecutor:
     Each worker loads the detector once and keeps it across segments and calls; the pool lives
     until :meth:`close` (or the end of a ``with`` block). On Ctrl-C the workers, in the same
     process group, are interrupted too; pending items are cancelled and the pool is waited for,
-    so no worker writes on after the caller has cleaned up.
+    so no worker writes on after the caller has cleaned up (checked by hand: SIGINT during the
+    render of a 4-segment clip left no file). As with any spawned pool, a script using it must
+    guard its entry point with ``if __name__ == "__main__":``.
     """
 
     def __init__(self, workers: int = 2):
