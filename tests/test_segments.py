@@ -1,8 +1,10 @@
 """Segmented runs (veil.engine.segments) against the local path, on a real clip in 4 segments.
 
-The clip: 4 s of the hamilton stage clip (several faces, a scene cut), 320 px wide, a
-keyframe every 15 frames; cut every 1 s: segments at frames 0, 30, 60, 90. Without Ray:
-the LocalExecutor (and once the process pool) runs the segments.
+The clip: 4 s of the hamilton stage clip (several faces), 320 px wide, a keyframe every 15
+frames, cut into segments of 1.5 s: frames 0-44, 45-89, 90-119. The clip starts where the
+stage's scene cut falls on frame 45, the first seam: the replay must see a cut that only
+the two segments' frames together show. Without Ray: the LocalExecutor (and once the process
+pool) runs the segments.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from veil.errors import ConfigError
 from clips import cut_gops, region_diff
 from conftest import require
 
-SEGMENT_S = 1.0
+SEGMENT_S = 1.5
+SCENE_CUT_AT = 45
 
 
 def _frames_and_times(path: Path) -> tuple[list[np.ndarray], list[float]]:
@@ -47,7 +50,7 @@ def _leftovers(folder: Path, keep: set[str]) -> list[str]:
 def clip(data_dir, tmp_path_factory) -> Path:
     src = require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "hamilton clip")
     folder = tmp_path_factory.mktemp("segments")
-    return cut_gops(src, folder / "clip.mp4", start=2.0, frames=120, keyint=15, width=320)
+    return cut_gops(src, folder / "clip.mp4", start=2.0 + 2 / 29.97, frames=120, keyint=15, width=320)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def test_split_at_keyframes(clip, segmented):
     layout = scan(clip)
     assert layout.starts == (0, 15, 30, 45, 60, 75, 90, 105)
     result, _ = segmented
-    assert [(s.first, s.end) for s in result.segments] == [(0, 30), (30, 60), (60, 90), (90, 120)]
+    assert [(s.first, s.end) for s in result.segments] == [(0, 45), (45, 90), (90, 120)]
     assert plan_segments(layout, 100.0)[0].frames == 120  # longer than the clip: one segment
 
 
@@ -87,6 +90,16 @@ def test_same_plan_as_local_analysis(local, segmented):
     assert result.plan.model_dump(exclude={"created"}) == plan.model_dump(exclude={"created"})
     crossing = [t for t in plan.tracks if any(t.first < s <= t.last for s in seams(result))]
     assert crossing, "the clip should have tracks across a seam"
+
+
+def test_scene_cut_on_a_seam(clip, segmented):
+    """The clip is built so that its scene cut is the first seam (what the plan test covers)."""
+    from veil.track import SceneCutDetector
+
+    frames, _ = _frames_and_times(clip)
+    det = SceneCutDetector(preset("balanced").track.scene_cut)
+    assert [i for i, f in enumerate(frames) if det.update(f)] == [SCENE_CUT_AT]
+    assert SCENE_CUT_AT in seams(segmented[0])
 
 
 def test_frames_times_audio_as_local(local, segmented):
@@ -153,7 +166,7 @@ def test_face_across_a_seam_hidden_on_both_sides(clip, local, tmp_path):
                 continue  # a coasted box outside the frame
             assert np.abs(centre.mean(axis=0) - magenta).max() < 40, f"track {t.id} visible at frame {f.index}"
             at_seams += any(f.index in (s - 1, s) for s in seams(result)) and t.first < f.index < t.last
-    assert at_seams >= 4
+    assert at_seams >= 2
 
 
 class _BrokenDisk(LocalExecutor):
@@ -187,7 +200,7 @@ def test_segment_failing_twice_fails_the_file(clip, local, tmp_path):
     plan, _ = local
     before = set(os.listdir(tmp_path))
     dst = tmp_path / "out.mp4"
-    with pytest.raises(SegmentError, match=r"segment 2 \(frames 60-89.*failed twice"):
+    with pytest.raises(SegmentError, match=r"segment 2 \(frames 90-119.*failed twice"):
         run_segmented(clip, dst, preset("balanced"), _BrokenDisk(2, times=2), segment_s=SEGMENT_S, plan=plan)
     assert not dst.exists()
     assert _leftovers(tmp_path, before) == []
