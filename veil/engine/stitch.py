@@ -91,6 +91,7 @@ def replay_plan(config: Config, parts: list[Detections], fps: float | None):
     """The plan tracks (:class:`veil.plan.Track`) of the file whose segments gave ``parts``."""
     from ..pipeline import Pipeline, _VideoRun
     from ..plan_faces import PlanCollector
+    from ..stages import Item
 
     faces = (f for part in parts for f in part.faces)
     pipeline = Pipeline(config, detector=_ReplayDetector(faces, low_threshold(config)))  # type: ignore[arg-type]
@@ -98,8 +99,7 @@ def replay_plan(config: Config, parts: list[Detections], fps: float | None):
     total = sum(len(p.faces) for p in parts)
     stand_in = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (h, w, 3))  # frame bytes without pixels
     frames = (stand_in for _ in range(total))
-    for stage in (*pipeline.annotators, *getattr(pipeline.policy, "rules", ())):
-        getattr(stage, "reset", lambda: None)()
+    pipeline.begin_item(Item("video"))  # as Pipeline.run begins a video
     pipeline.rendering = False
     if config.track.tracking:
         run = _VideoRun(pipeline, fps or 30.0)
