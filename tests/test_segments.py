@@ -24,8 +24,7 @@ from veil.engine.segment_tasks import RenderTask
 from veil.engine.segments import LocalExecutor, ProcessExecutor, SegmentError, run_segmented
 from veil.errors import ConfigError
 
-from clips import cut_gops, region_diff
-from conftest import require
+from clips import cut_gops
 
 SEGMENT_S = 1.5
 SCENE_CUT_AT = 45
@@ -47,10 +46,9 @@ def _leftovers(folder: Path, keep: set[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def clip(data_dir, tmp_path_factory) -> Path:
-    src = require(data_dir / "video" / "hamilton" / "short_hamilton_clip.mp4", "hamilton clip")
+def clip(hamilton, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("segments")
-    return cut_gops(src, folder / "clip.mp4", start=2.0 + 2 / 29.97, frames=120, keyint=15, width=320)
+    return cut_gops(hamilton, folder / "clip.mp4", start=2.0 + 2 / 29.97, frames=120, keyint=15, width=320)
 
 
 @pytest.fixture(scope="module")
