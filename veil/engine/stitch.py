@@ -7,7 +7,7 @@ link from a lost track to a new one. Matching partial tracks can only approximat
 every approximation is a place where a face can show for a frame at a seam. Detection is
 where the time goes (and it is per frame); the tracker, look-ahead and policy cost about 1 %
 of a run (7-20 ms a frame against the detector's 1.3 s on the loaded 2-core test machine,
-docs/benchmarks.md §13). So segments detect in parallel, and this module feeds their
+docs/benchmarks.md, "Long videos in segments"). So segments detect in parallel, and this module feeds their
 detections, in file order, through the *same* tracking code the local path runs
 (:class:`veil.pipeline._VideoRun`), with the scene cuts the segments measured. The plan that
 comes out is the local ``veil analyze``'s, track for track, decision for decision, box for
