@@ -239,3 +239,17 @@ def test_refuses_what_cannot_be_split(clip, tmp_path):
         with pytest.raises(ConfigError, match="local engine"):
             run_segmented(clip, dst, cfg, LocalExecutor())
     assert not dst.exists()
+
+
+def test_refuses_a_plan_that_asks_to_follow(clip, local, tmp_path):
+    """A drawn face to follow is resolved by the local render only; rendering the plan without
+    following would show the face on every frame but the drawn one."""
+    plan, _ = local
+    plan = plan.model_copy(deep=True)
+    drawn = plan.add_manual([(10, (100.0, 40.0, 140.0, 90.0))])
+    drawn.follow = True
+    plan = plan.validated()
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(ConfigError, match="follow"):
+        run_segmented(clip, dst, preset("balanced"), LocalExecutor(), segment_s=SEGMENT_S, plan=plan)
+    assert not dst.exists()

@@ -152,6 +152,9 @@ def run_segmented(src: Path | str, dst: Path | str, config: Config, executor, *,
         from ..models import sha256_file
 
         plan.check_matches(sha256_file(src), src.stat().st_size)
+        if any(t.follow for t in plan.tracks):
+            raise ConfigError("the plan asks to follow a drawn face (follow: true); segmented runs do not follow "
+                              "yet: render it with the local engine")
         if plan.input.frames != layout.frames:
             raise ConfigError(f"the plan has {plan.input.frames} frames, {src} has {layout.frames}")
     boxes = plan.boxes_by_frame("anonymize")
