@@ -21,7 +21,7 @@ from veil.api import Anonymizer
 from veil.config import preset
 from veil.engine.keyframes import plan_segments, scan
 from veil.engine.segment_tasks import RenderTask
-from veil.engine.segments import LocalExecutor, ProcessExecutor, SegmentError, run_segmented
+from veil.engine.segments import LocalExecutor, ProcessExecutor, SegmentError, analyze_segmented, run_segmented
 from veil.errors import ConfigError
 
 from clips import cut_gops
@@ -219,6 +219,14 @@ def test_ctrl_c_leaves_nothing(clip, local, tmp_path):
         run_segmented(clip, dst, preset("balanced"), _Interrupted(), segment_s=SEGMENT_S, plan=plan)
     assert not dst.exists()
     assert _leftovers(tmp_path, before) == []
+
+
+def test_analyze_alone(clip, local):
+    """``veil analyze`` in segments: the local plan, without writing a video."""
+    plan, _ = local
+    got = analyze_segmented(clip, preset("balanced"), LocalExecutor(), segment_s=SEGMENT_S)
+    assert len(got.segments) == 3
+    assert got.plan.model_dump(exclude={"created"}) == plan.model_dump(exclude={"created"})
 
 
 def test_process_pool_gives_the_same_file(clip, segmented, tmp_path):

@@ -40,7 +40,7 @@ from .keyframes import Layout, Segment, plan_segments, scan
 from .segment_tasks import DetectTask, RenderTask, detect_segment, render_segment
 from .stitch import check_config, replay_plan
 
-__all__ = ["run_segmented", "SegmentError", "SegmentedResult", "LocalExecutor", "ProcessExecutor"]
+__all__ = ["run_segmented", "analyze_segmented", "SegmentError", "SegmentedResult", "LocalExecutor", "ProcessExecutor"]
 
 from .executors import LocalExecutor, ProcessExecutor  # noqa: E402  (re-exported)
 
@@ -135,19 +135,10 @@ def run_segmented(src: Path | str, dst: Path | str, config: Config, executor, *,
     fps = float(info.fps) if info.fps else None
 
     def span(seg: Segment) -> dict:
-        end = layout.position(seg.end) if seg.end < layout.frames else None
-        base = layout.pts[seg.first]
-        times = tuple(float((p - base) * layout.time_base) for p in layout.pts[seg.first:seg.end])
-        return dict(src=str(src), config=config, number=seg.number, first=seg.first, frames=seg.frames,
-                    start=layout.position(seg.first), end=end, times=times)
+        return _span(src, config, layout, seg)
 
     if plan is None:
-        t = time.perf_counter()
-        parts = _map_with_retry(executor, detect_segment, [DetectTask(**span(s)) for s in segments], "detect", layout)
-        seconds["detect"] = time.perf_counter() - t
-        t = time.perf_counter()
-        plan = _plan(src, config, layout, parts, fps)
-        seconds["stitch"] = time.perf_counter() - t
+        plan = _analyze(src, config, executor, layout, segments, fps, seconds)
     else:
         from ..models import sha256_file
 
@@ -179,6 +170,45 @@ def run_segmented(src: Path | str, dst: Path | str, config: Config, executor, *,
     log.info("%s -> %s: %d frames in %d segments, %.1f s", src.name, dst.name, layout.frames, len(segments),
              seconds["total"])
     return SegmentedResult(plan=plan, segments=segments, frames=layout.frames, seconds=seconds)
+
+
+def analyze_segmented(src: Path | str, config: Config, executor, *, segment_s: float = 30.0) -> SegmentedResult:
+    """``veil analyze`` of a video in segments: the plan :meth:`veil.api.Anonymizer.analyze`
+    makes (equal field for field but ``created``), with detection spread over ``executor``."""
+    from ..io.video import probe_video
+
+    src = Path(src)
+    t0 = time.perf_counter()
+    check_config(config)
+    info = probe_video(src)
+    layout = scan(src)
+    segments = plan_segments(layout, segment_s)
+    seconds = {"scan": time.perf_counter() - t0}
+    plan = _analyze(src, config, executor, layout, segments, float(info.fps) if info.fps else None, seconds)
+    seconds["total"] = time.perf_counter() - t0
+    return SegmentedResult(plan=plan, segments=segments, frames=layout.frames, seconds=seconds)
+
+
+def _span(src: Path, config: Config, layout: Layout, seg: Segment) -> dict:
+    """A segment task's fields: where it starts and ends, and its frames' times."""
+    end = layout.position(seg.end) if seg.end < layout.frames else None
+    base = layout.pts[seg.first]
+    times = tuple(float((p - base) * layout.time_base) for p in layout.pts[seg.first:seg.end])
+    return dict(src=str(src), config=config, number=seg.number, first=seg.first, frames=seg.frames,
+                start=layout.position(seg.first), end=end, times=times)
+
+
+def _analyze(src: Path, config: Config, executor, layout: Layout, segments: list[Segment], fps: Optional[float],
+             seconds: dict[str, float]):
+    """Detect the segments in parallel, then replay tracking over all detections (the plan)."""
+    t = time.perf_counter()
+    tasks = [DetectTask(**_span(src, config, layout, s)) for s in segments]
+    parts = _map_with_retry(executor, detect_segment, tasks, "detect", layout)
+    seconds["detect"] = time.perf_counter() - t
+    t = time.perf_counter()
+    plan = _plan(src, config, layout, parts, fps)
+    seconds["stitch"] = time.perf_counter() - t
+    return plan
 
 
 def _plan(src: Path, config: Config, layout: Layout, parts: list, fps: Optional[float]):
