@@ -212,7 +212,9 @@ def test_executor_retries_a_killed_worker_once(cluster, tmp_path, kills, fails):
 
 # -- videos and the command line --------------------------------------------------------------
 
-def test_video_on_ray_matches_local_or_says_not_available(cluster, data_dir, tmp_path):
+def test_video_on_ray_matches_local(cluster, data_dir, tmp_path):
+    """anonymize and analyze of a video in segments on Ray: the local file's frames and the
+    local plan."""
     from clips import decode, ffmpeg
     from conftest import require
 
@@ -222,16 +224,14 @@ def test_video_on_ray_matches_local_or_says_not_available(cluster, data_dir, tmp
                     "-preset", "veryfast", "-crf", "18", "-g", "12", "-keyint_min", "12", "-sc_threshold", "0",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)], check=True)
     local = Anonymizer().video(clip, tmp_path / "local.mp4")
+    local_plan = Anonymizer().analyze(clip)
     with Anonymizer(engine="ray") as anon:
         anon.engine.segment_s = 0.5
-        try:
-            import veil.engine.segments  # noqa: F401
-        except ImportError:
-            with pytest.raises(ConfigError, match="not available"):
-                anon.video(clip, tmp_path / "ray.mp4")
-            assert not (tmp_path / "ray.mp4").exists()
-            return
         item = anon.video(clip, tmp_path / "ray.mp4")
+        plan = anon.analyze(clip)
+    strip = {"created"}
+    assert plan.model_dump(exclude=strip) == local_plan.model_dump(exclude=strip)
+    assert plan.tracks
     assert item.counts["frames"] == local.counts["frames"] == 48
     assert item.extra["video"]["audio_copied"] and item.extra["engine"]["segments"] >= 2
     a, b = decode(tmp_path / "local.mp4"), decode(tmp_path / "ray.mp4")
@@ -255,7 +255,6 @@ def _pid_then(job: tuple) -> object:
 def test_worker_killed_mid_video_is_retried(cluster, data_dir, tmp_path, monkeypatch):
     """A segmented video on Ray whose first segment task's worker is killed (by its pid):
     the task runs again, the file is complete and matches the local one."""
-    pytest.importorskip("veil.engine.segments")
     from clips import decode, ffmpeg
     from conftest import require
     from veil.engine.ray_executor import RayExecutor

@@ -239,8 +239,10 @@ class Anonymizer:
             collector.add(0, self.pipeline.process([loaded.rgb], render=False)[0].faces)
             times, shape, kind = [0.0], [loaded.rgb.shape[:2]], "image"
         elif self.engine.distributed:
-            raise ConfigError("veil analyze --engine ray: a video's plan alone is not split into segments yet; "
-                              "use --engine local, or veil anonymize --engine ray")
+            from .engine.segments import analyze_segmented
+
+            executor = self.engine.executor()
+            return analyze_segmented(src, self.config, executor, segment_s=self.engine.segment_s).plan
         else:
             from .io.video import decode_video, probe_video
 

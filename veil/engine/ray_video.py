@@ -9,20 +9,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError
 from ..report import ItemReport
 
-__all__ = ["segmented", "anonymize_video", "render_video"]
+__all__ = ["anonymize_video", "render_video"]
 
 
-def segmented():
-    """:func:`run_segmented`, or a clear error while the segments engine is not installed."""
-    try:
-        from .segments import run_segmented  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        raise ConfigError("--engine ray: long videos in segments (veil.engine.segments) are not available "
-                          "in this build yet; use --engine local for videos") from None
-    return run_segmented
 
 
 def _progress(on_frame: Callable[[int], None] | None, frames: int | None):
@@ -44,8 +35,8 @@ def anonymize_video(anon, src: Path, dst: Path, overwrite: bool,
                     on_frame: Callable[[int], None] | None = None, plan=None) -> ItemReport:
     """``anon.video`` (or, with ``plan``, ``anon.render``) on the Ray engine."""
     from ..io.video import probe_video
+    from .segments import run_segmented
 
-    run_segmented = segmented()
     item = ItemReport(input=str(src), kind="video", output=str(dst))
     with anon._item(item, src, dst, overwrite):
         info = probe_video(src)

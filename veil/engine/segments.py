@@ -32,13 +32,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ..config import Config
 from ..errors import ConfigError, InputError, OutputError, ProcessingError, VeilError
 from .keyframes import Layout, Segment, plan_segments, scan
 from .segment_tasks import DetectTask, RenderTask, detect_segment, render_segment
 from .stitch import check_config, replay_plan
+
+if TYPE_CHECKING:
+    from ..plan import Plan
 
 __all__ = ["run_segmented", "analyze_segmented", "SegmentError", "SegmentedResult", "LocalExecutor", "ProcessExecutor"]
 
@@ -53,7 +56,7 @@ class SegmentError(ProcessingError):
 
 @dataclass
 class SegmentedResult:
-    plan: object  # veil.plan.Plan of the whole file
+    plan: Plan  # of the whole file
     segments: list[Segment]
     frames: int
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
