@@ -253,9 +253,9 @@ class Receiver(threading.Thread):
 @pytest.fixture
 def fast_backoff(monkeypatch):
     """Reconnection waits of 0.3 s (the backoff sequence itself is not under test here)."""
-    import veil.io.stream as stream
+    import veil.io.live.reader as live_reader
 
-    monkeypatch.setattr(stream, "_BACKOFF", (0.3,))
+    monkeypatch.setattr(live_reader, "_BACKOFF", (0.3,))
 
 
 # ----------------------------------------------------------------------------- unit checks

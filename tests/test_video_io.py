@@ -647,9 +647,9 @@ def test_process_may_reuse_its_output_buffer(clip, tmp_path):
 
 def test_an_encoder_failure_mid_run_leaves_no_output(clip, tmp_path, monkeypatch):
     """The encoder thread's error stops the run (one line, OutputError) and nothing is written."""
-    import veil.io.video as video
+    from veil.io.encoder import VideoEncoder
 
-    real, calls = video._Transcoder._encode_and_mux, []
+    real, calls = VideoEncoder._encode_and_mux, []
 
     def failing(self, frame):
         calls.append(frame)
@@ -657,7 +657,7 @@ def test_an_encoder_failure_mid_run_leaves_no_output(clip, tmp_path, monkeypatch
             raise OutputError("cannot write the output of in.mp4 (No space left on device); nothing written")
         real(self, frame)
 
-    monkeypatch.setattr(video._Transcoder, "_encode_and_mux", failing)
+    monkeypatch.setattr(VideoEncoder, "_encode_and_mux", failing)
     with pytest.raises(OutputError, match="No space left"):
         transcode_video(clip, tmp_path / "out.mp4", identity, VideoConfig())
     assert dir_listing(tmp_path) == ["in.mp4"]

@@ -10,7 +10,8 @@ privacy tool needs from such a thread:
   fails (and discards its temporary file) exactly as if it had called the function itself.
 * **Nothing runs behind the caller's back.** Leaving the ``with`` block, normally or by an
   exception (KeyboardInterrupt included), waits for the thread: a container is never closed
-  while a call still writes to it. On an exception the calls still queued are dropped.
+  while a call still writes to it. On an exception (or :meth:`Background.abort`, or an
+  interruption during the wait itself) the calls still queued are dropped.
 * **Bounded memory.** At most ``depth`` calls wait; ``submit`` blocks when the queue is full.
 """
 
@@ -55,6 +56,11 @@ class Background:
     def __enter__(self) -> "Background":
         return self
 
+    def abort(self) -> None:
+        """Drop the calls still queued and wait for the one running, if any."""
+        self._dropping = True
+        self._stop()
+
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self._dropping = True
@@ -76,16 +82,25 @@ class Background:
                 self._error = exc
 
     def _stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        while True:
+        """Wait for the thread to end. An interruption (Ctrl-C) while waiting drops what is
+        still queued and waits on (a call in progress takes a frame's time), then is raised:
+        the caller must never close a container the thread still writes to."""
+        interrupted: Optional[BaseException] = None
+        stop_sent = False
+        while self._thread.is_alive():
             try:
-                self._queue.put(_STOP, timeout=_POLL)
-                break
-            except queue.Full:
-                if not self._thread.is_alive():
-                    return
-        self._thread.join()
+                if not stop_sent:
+                    try:
+                        self._queue.put(_STOP, timeout=_POLL)
+                    except queue.Full:
+                        continue
+                    stop_sent = True
+                self._thread.join(_POLL)
+            except KeyboardInterrupt as exc:
+                self._dropping = True
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
 
     def _raise_error(self) -> None:
         if self._error is not None:
