@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import statistics
 import tempfile
 import time
@@ -28,8 +29,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+
 import numpy as np
 from av.video.reformatter import VideoReformatter
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure this checkout's veil, not an installed one
 
 
 def _decode(src: Path, end: float, convert: bool) -> tuple[float, list]:

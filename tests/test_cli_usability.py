@@ -145,6 +145,7 @@ def test_terminal_progress_shows_files_current_file_and_frames(short_clip, tmp_p
 
     from rich.console import Console
 
+    from veil.io.video import probe_video
     from veil.report import ItemReport
 
     monkeypatch.setattr(progress_mod, "console", Console(file=io.StringIO(), force_terminal=True))
@@ -155,6 +156,7 @@ def test_terminal_progress_shows_files_current_file_and_frames(short_clip, tmp_p
         assert [t.description for t in bar.tasks] == ["file 1/2: a.png"]  # an image: no frames bar
         prog.done(photo, ItemReport(input=str(photo), kind="image"))
         prog.start(short_clip)
+        prog.info(probe_video(short_clip))  # the run's own open of the file gives the frame count
         files, frames = bar.tasks
         assert files.description == f"file 2/2: {short_clip.name}" and files.completed == 1
         assert frames.description == short_clip.name and frames.total and frames.total > 3

@@ -120,12 +120,14 @@ class Anonymizer:
         return item
 
     def video(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
-              on_frame: Callable[[int], None] | None = None) -> ItemReport:
+              on_frame: Callable[[int], None] | None = None, on_info: Callable[[Any], None] | None = None) -> ItemReport:
         """Anonymize a video file; audio is copied, timing and resolution are kept.
 
         A rotated (phone) clip is processed and written upright, in display orientation; the
-        report's boxes are in that frame (``video.rotation`` says what turn was applied)."""
-        from .io.video import probe_video, transcode_video
+        report's boxes are in that frame (``video.rotation`` says what turn was applied).
+        The file is opened once: ``on_info`` gets its :class:`~veil.io.reader.VideoInfo`
+        (frame count for a progress bar) before the first frame is processed."""
+        from .io.video import transcode_video
 
         src = Path(src)
         dst = Path(dst) if dst is not None else default_output(src)
@@ -135,15 +137,22 @@ class Anonymizer:
             return anonymize_video(self, src, dst, overwrite, on_frame)
         item = ItemReport(input=str(src), kind="video", output=str(dst))
         with self._item(item, src, dst, overwrite):
-            info = probe_video(src)
-            fps = float(info.fps) if info.fps else None
+            opened: list = []  # the input's VideoInfo, from the one open
+
+            def info_of(info) -> None:
+                opened.append(info)
+                if on_info is not None:
+                    on_info(info)
 
             def process(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+                fps = float(opened[0].fps) if opened[0].fps else None
                 for i, res in enumerate(self.pipeline.run(frames, fps)):
                     item.add_frame(i, res.faces, i / fps if fps else None)
                     yield res.frame
 
-            stats = transcode_video(src, dst, process, self.config.video, on_frame=on_frame, replace=overwrite)
+            stats = transcode_video(src, dst, process, self.config.video, on_frame=on_frame, replace=overwrite,
+                                    on_info=info_of)
+            info = opened[0]
             _stage_report(item, self.pipeline)
             item.extra["video"] = {"width": stats.width, "height": stats.height,
                                    "fps": float(stats.fps) if stats.fps else None,
@@ -244,20 +253,23 @@ class Anonymizer:
             executor = self.engine.executor()
             return analyze_segmented(src, self.config, executor, segment_s=self.engine.segment_s).plan
         else:
-            from .io.video import decode_video, probe_video
+            from .io.video import decode_video
 
-            info = probe_video(src, start=self.config.video.start, end=self.config.video.end)
-            fps = float(info.fps) if info.fps else None
+            opened: list = []  # the input's VideoInfo, from the one open
+            decoded = decode_video(src, self.config.video, on_info=opened.append)
 
             def frames() -> Iterator[np.ndarray]:
-                for arr, t in decode_video(src, self.config.video):
+                for arr, t in decoded:
                     times.append(t)
                     if not shape:
                         shape.append(arr.shape[:2])
                     yield arr
 
+            stream = frames()
+            first = next(stream, None)  # opens the file: its frame rate, before the pipeline starts
+            fps = float(opened[0].fps) if opened and opened[0].fps else None
             try:
-                for i, res in enumerate(self.pipeline.run(frames(), fps, render=False)):
+                for i, res in enumerate(self.pipeline.run(_chain(first, stream), fps, render=False)):
                     collector.add(i, res.faces)
                     if on_frame is not None:
                         on_frame(i + 1)
@@ -337,17 +349,18 @@ class Anonymizer:
         return cls(cfg, **overrides)
 
     def file(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
-             on_frame: Callable[[int], None] | None = None) -> ItemReport:
+             on_frame: Callable[[int], None] | None = None, on_info: Callable[[Any], None] | None = None) -> ItemReport:
         """An image or a video, by file suffix."""
         if media_kind(Path(src)) == "image":
             return self.image(src, dst, overwrite)
-        return self.video(src, dst, overwrite, on_frame)
+        return self.video(src, dst, overwrite, on_frame, on_info)
 
     def tree(self, src: Path | str, dst: Path | str | None = None, overwrite: bool = False,
              skip_existing: bool = False,
              on_item: Callable[[Path, ItemReport], None] | None = None,
              on_start: Callable[[Path], None] | None = None,
-             on_frame: Callable[[int], None] | None = None) -> list[ItemReport]:
+             on_frame: Callable[[int], None] | None = None,
+             on_info: Callable[[Any], None] | None = None) -> list[ItemReport]:
         """Every image and video below ``src``, mirrored below ``dst``.
 
         A bad file is recorded as an error and the others are still processed; so is a
@@ -355,7 +368,8 @@ class Anonymizer:
         cannot be made raises :class:`OutputError` (``dst`` itself: before any work) or fails
         the files that would go in it (a sub-folder). Symbolic links to folders are not
         followed; each is logged as a warning. ``on_start`` is called before each file is
-        processed, ``on_frame`` with each video's frame count so far, ``on_item`` with each
+        processed, ``on_info`` with each video's VideoInfo once it is open, ``on_frame`` with
+        each video's frame count so far, ``on_item`` with each
         file's result (progress displays).
         """
         src = Path(src)
@@ -376,7 +390,7 @@ class Anonymizer:
             if out.exists() and skip_existing and not overwrite:
                 item = self.report.add(ItemReport(input=str(path), kind=media_kind(path), output=str(out), status="skipped"))
             else:
-                item = self._tree_file(path, out, overwrite, on_start, on_frame)
+                item = self._tree_file(path, out, overwrite, on_start, on_frame, on_info)
             items.append(item)
             if on_item:
                 on_item(path, item)
@@ -419,7 +433,7 @@ class Anonymizer:
         return ordered
 
     def _tree_file(self, path: Path, out: Path, overwrite: bool, on_start: Callable[[Path], None] | None,
-                   on_frame: Callable[[int], None] | None) -> ItemReport:
+                   on_frame: Callable[[int], None] | None, on_info: Callable[[Any], None] | None = None) -> ItemReport:
         """One file of a folder run; its error is recorded in its item, not raised."""
         try:
             make_folder(out.parent)
@@ -429,7 +443,7 @@ class Anonymizer:
         if on_start:
             on_start(path)
         try:
-            return self.file(path, out, overwrite, on_frame)
+            return self.file(path, out, overwrite, on_frame, on_info)
         except VeilError:
             return self.report.items[-1]  # image()/video() record the item before any work
 
@@ -526,3 +540,11 @@ def _check_frame(rgb: np.ndarray) -> np.ndarray:
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ConfigError(f"frames must be RGB uint8 arrays of shape (H, W, 3), got {arr.dtype} {arr.shape}")
     return arr
+
+
+def _chain(first: np.ndarray | None, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """``first`` (unless None: there was no frame) and then ``rest``."""
+    if first is None:
+        return
+    yield first
+    yield from rest

@@ -189,7 +189,7 @@ def _run(anon, targets: list[tuple[Path, Path | None]], overwrite: bool, skip_ex
         for src, dst in targets:
             if src.is_dir():
                 items += anon.tree(src, dst, overwrite, skip_existing, on_item=progress.done,
-                                   on_start=progress.start, on_frame=progress.frame)
+                                   on_start=progress.start, on_frame=progress.frame, on_info=progress.info)
                 continue
             try:
                 item = file_progress(anon, src, dst, overwrite, progress)

@@ -38,20 +38,13 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def _frames_total(path: Path) -> int | None:
-    from ..io.video import probe_video
-
-    try:
-        return probe_video(path).frames
-    except Exception:  # the real run reports the error properly
-        return None
-
-
 class RunProgress:
     """Progress of a run over ``files`` media files (a context manager).
 
-    Call :meth:`start` before each file, pass :meth:`frame` as the video's ``on_frame``,
-    and :meth:`done` after each file. ``quiet`` shows nothing at all.
+    Call :meth:`start` before each file, pass :meth:`info` as the video's ``on_info`` (the
+    frame count comes from the run's own open of the file, not a second one) and
+    :meth:`frame` as its ``on_frame``, and :meth:`done` after each file. ``quiet`` shows
+    nothing at all.
     """
 
     def __init__(self, files: int, quiet: bool = False, terminal: bool | None = None):
@@ -89,7 +82,7 @@ class RunProgress:
         self.current = Path(path)
         self._t0 = self._last_log = time.monotonic()
         video = media_kind(self.current) == "video"
-        self._frames_total = _frames_total(self.current) if video and not self.quiet else None
+        self._frames_total = None
         if self.quiet:
             return
         if self.bar is not None:
@@ -99,8 +92,16 @@ class RunProgress:
                 self.bar.remove_task(self._frames_task)
                 self._frames_task = None
             if video:
-                self._frames_task = self.bar.add_task(markup_safe(self.current.name), total=self._frames_total, speed_fps="")
-        elif video:
+                self._frames_task = self.bar.add_task(markup_safe(self.current.name), total=None, speed_fps="")
+
+    def info(self, info) -> None:
+        """``on_info`` for a video: its VideoInfo, once the run opened it (the frame count)."""
+        self._frames_total = info.frames
+        if self.quiet:
+            return
+        if self.bar is not None and self._frames_task is not None:
+            self.bar.update(self._frames_task, total=info.frames)
+        elif self.bar is None and self.current is not None:
             log.info("%s%s: started (%s frames)", self._prefix(), self.current.name, self._frames_total or "?")
 
     def frame(self, n: int) -> None:
@@ -143,4 +144,4 @@ def file_progress(anon, src: Path, dst: Path | None, overwrite: bool, progress: 
     progress.start(src)
     if media_kind(src) == "image":
         return anon.image(src, dst, overwrite)
-    return anon.video(src, dst, overwrite, on_frame=progress.frame)
+    return anon.video(src, dst, overwrite, on_frame=progress.frame, on_info=progress.info)
