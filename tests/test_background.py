@@ -90,3 +90,40 @@ def test_submit_blocks_when_the_queue_is_full():
         blocked.join(5)
         assert not blocked.is_alive()
         bg.finish()
+
+
+def test_an_interruption_while_waiting_still_waits_for_the_running_call_and_drops_the_rest():
+    """Ctrl-C while ``finish`` waits: the call in progress (an encode writing to a container)
+    completes before the interruption is raised, so the caller never closes the container
+    under it; the calls still queued are dropped."""
+    import os
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are delivered to the main thread only")
+    interrupted, release, ran = threading.Event(), threading.Event(), []
+
+    def on_sigint(signum, frame):
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    def first():
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the caller waits in finish()
+        interrupted.wait(10)
+        release.wait(1.0)  # still writing when the caller is interrupted
+        ran.append("first")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        bg = Background(depth=4)
+        bg.submit(first)
+        bg.submit(ran.append, "second")
+        with pytest.raises(KeyboardInterrupt):
+            bg.finish()
+        ran_when_raised = list(ran)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        release.set()
+    assert interrupted.is_set() and ran_when_raised == ["first"]
+    time.sleep(0.2)  # (a wrongly running second call would show up here)
+    assert ran == ["first"]

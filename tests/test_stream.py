@@ -666,6 +666,48 @@ def test_error_in_process_before_any_frame_leaves_nothing(tmp_path, clips):
     assert [p.name for p in tmp_path.iterdir()] == ["in.fifo"]
 
 
+def test_a_live_run_encodes_on_the_shared_background_encoder(tmp_path, clips):
+    """Live streams use the files' VideoEncoder: its thread encodes while ``process`` runs,
+    and it is gone when the run returns (issue #14)."""
+    pipe, feeder = fifo_fed(tmp_path, [clips["a"].read_bytes()])
+    seen = []
+    stamper = Stamper()
+
+    def watching(frames):
+        for out in stamper(frames):
+            seen.append(any(t.name == "veil-encoder" for t in threading.enumerate()))
+            yield out
+
+    dst = tmp_path / "out.mp4"
+    stats = anonymize_stream(str(pipe), dst, watching, CFG, StreamOptions(live=False))
+    assert stats.frames_out == 30 and all(seen)
+    check_all_stamped(decode_all(str(dst)), 30)
+    assert not [t for t in threading.enumerate() if t.name == "veil-encoder"]
+
+
+def test_a_muxer_error_on_the_encoder_thread_stops_a_live_run_and_keeps_nothing(tmp_path, clips, monkeypatch):
+    """Fail closed: an OutputError raised on the encoder thread reaches the caller at its next
+    frame, the run stops, and the half-written recording is removed (an output that failed
+    is not kept); the thread is stopped."""
+    from veil.io.encoder import VideoEncoder
+
+    real, calls = VideoEncoder._encode_and_mux, []
+
+    def failing(self, frame):
+        calls.append(frame)
+        if len(calls) == 6:
+            raise OutputError("cannot write to out.mp4 (No space left on device)")
+        real(self, frame)
+
+    monkeypatch.setattr(VideoEncoder, "_encode_and_mux", failing)
+    pipe, feeder = fifo_fed(tmp_path, [clips["a"].read_bytes()])
+    with pytest.raises(OutputError, match="No space left") as info:
+        anonymize_stream(str(pipe), tmp_path / "out.mp4", Stamper(), CFG, StreamOptions(live=False))
+    assert info.value.outcome == f"nothing was written to {tmp_path / 'out.mp4'}"
+    assert [p.name for p in tmp_path.iterdir()] == ["in.fifo"]
+    assert not [t for t in threading.enumerate() if t.name == "veil-encoder"]
+
+
 # ----------------------------------------------------------------------------- child processes: stdin/stdout, Ctrl-C
 
 HELPER = r"""

@@ -662,3 +662,47 @@ def test_an_encoder_failure_mid_run_leaves_no_output(clip, tmp_path, monkeypatch
         transcode_video(clip, tmp_path / "out.mp4", identity, VideoConfig())
     assert dir_listing(tmp_path) == ["in.mp4"]
     assert not [t for t in threading.enumerate() if t.name == "veil-encoder"]
+
+
+def test_the_input_is_opened_once_and_its_info_comes_before_the_frames(clip, tmp_path, monkeypatch):
+    """Issue #13: one open per run (frame 0 decoded once); ``on_info`` gets the VideoInfo
+    before ``process`` sees a frame, and it is the description probe_video gives."""
+    opens, events = [], []
+    real_open = av.open
+
+    def counting_open(target, *args, **kwargs):
+        if str(target) == str(clip):
+            opens.append(target)
+        return real_open(target, *args, **kwargs)
+
+    def process(frames):
+        for f in frames:
+            events.append("frame")
+            yield f
+
+    expected = probe_video(clip)
+    monkeypatch.setattr(av, "open", counting_open)
+    stats = transcode_video(clip, tmp_path / "out.mp4", process, VideoConfig(), on_info=lambda i: events.append(i))
+    assert len(opens) == 1
+    assert events[0] == expected and events[1:] == ["frame"] * 20 and stats.frames_out == 20
+    assert read_video(tmp_path / "out.mp4")["index"] == list(range(20))
+
+
+def test_decoding_runs_ahead_on_its_own_thread_and_stops_with_the_run(clip, tmp_path):
+    """Decode + RGB conversion overlap ``process`` (issue #14): a reader thread is alive while
+    frames are processed, and neither it nor the encoder thread outlives the run, even when
+    ``process`` fails."""
+    seen = []
+
+    def watching(frames):
+        for i, f in enumerate(frames):
+            seen.append({t.name for t in threading.enumerate()} >= {"veil-reader", "veil-encoder"})
+            if i == 10:
+                raise RuntimeError("detector exploded")
+            yield f
+
+    with pytest.raises(RuntimeError, match="exploded"):
+        transcode_video(clip, tmp_path / "out.mp4", watching, VideoConfig())
+    assert seen and all(seen)
+    assert not [t for t in threading.enumerate() if t.name in ("veil-reader", "veil-encoder")]
+    assert dir_listing(tmp_path) == ["in.mp4"]

@@ -35,6 +35,9 @@ class Background:
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._error: Optional[BaseException] = None
         self._dropping = False
+        # set by the thread when it ends; waited on instead of join(), whose interruption by
+        # Ctrl-C can mark a thread as ended while it still runs (CPython 3.11, bpo-45274)
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
@@ -69,6 +72,12 @@ class Background:
     # -- the thread ------------------------------------------------------------------------
 
     def _work(self) -> None:
+        try:
+            self._run_calls()
+        finally:
+            self._done.set()
+
+    def _run_calls(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
@@ -87,7 +96,7 @@ class Background:
         the caller must never close a container the thread still writes to."""
         interrupted: Optional[BaseException] = None
         stop_sent = False
-        while self._thread.is_alive():
+        while not self._done.is_set():
             try:
                 if not stop_sent:
                     try:
@@ -95,7 +104,7 @@ class Background:
                     except queue.Full:
                         continue
                     stop_sent = True
-                self._thread.join(_POLL)
+                self._done.wait(_POLL)
             except KeyboardInterrupt as exc:
                 self._dropping = True
                 interrupted = interrupted or exc

@@ -445,7 +445,7 @@ def _read_ahead(frames: Iterator, depth: int) -> Iterator:
     Closing the result (or an exception in the caller, which closes it) stops the producer
     and waits for it: the container it reads is never closed under it."""
     q: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
+    stop, done = threading.Event(), threading.Event()  # `done`, not join(): see veil.io.background
     end = object()
 
     def put(item) -> bool:
@@ -466,7 +466,10 @@ def _read_ahead(frames: Iterator, depth: int) -> Iterator:
         except BaseException as exc:  # handed to the caller, in order
             put((end, exc))
         finally:
-            frames.close()
+            try:
+                frames.close()
+            finally:
+                done.set()
 
     thread = threading.Thread(target=produce, name="veil-reader", daemon=True)
     thread.start()
@@ -481,9 +484,9 @@ def _read_ahead(frames: Iterator, depth: int) -> Iterator:
     finally:
         stop.set()
         interrupted: Optional[BaseException] = None
-        while thread.is_alive():  # a frame being decoded: wait for it, even through Ctrl-C
+        while not done.is_set():  # a frame being decoded: wait for it, even through Ctrl-C
             try:
-                thread.join(_POLL)
+                done.wait(_POLL)
             except KeyboardInterrupt as exc:
                 interrupted = interrupted or exc
         if interrupted is not None:
