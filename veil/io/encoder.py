@@ -65,6 +65,7 @@ X26X_PRESETS = (
 )  # fmt: skip
 _VP9_CPU_USED = {"ultrafast": 5, "superfast": 5, "veryfast": 4, "faster": 4, "fast": 3, "medium": 2, "slow": 1}
 ENCODE_QUEUE = 8  # frames waiting for the encoder thread (memory: 8 YUV frames)
+LOW_DELAY_QUEUE = 2  # live outputs: each queued frame adds its encode time to the delay
 ENCODER_THREADS = max(1, (os.cpu_count() or 2) // 2)  # the encoder runs beside detection: half the cores each
 # AVColorSpace -> swscale matrix (SWS_CS_*); others use swscale's default (BT.601).
 SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
@@ -167,7 +168,7 @@ class VideoEncoder:
 
     def __init__(self, out, codec: str, cfg: VideoConfig, width: int, height: int, rate: Fraction,
                  colors: dict, time_base: Fraction, *, who: str, where: str, tail: str = "",
-                 low_delay: bool = False, depth: int = ENCODE_QUEUE):  # fmt: skip
+                 low_delay: bool = False, depth: Optional[int] = None):  # fmt: skip
         self.out, self.who, self.where, self.tail = out, who, where, tail
         self.shape = (height, width, 3)
         try:
@@ -195,6 +196,8 @@ class VideoEncoder:
         self.to_yuv = VideoReformatter()  # one scaler context for all frames
         self.last_pts: Optional[int] = None
         self.mux_lock = threading.Lock()  # video from the encoder thread, audio from the caller's
+        if depth is None:
+            depth = LOW_DELAY_QUEUE if low_delay else ENCODE_QUEUE
         self.thread = Background(depth=depth, name="veil-encoder")
 
     @property

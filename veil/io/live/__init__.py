@@ -15,8 +15,10 @@ one frame of the same shape out per frame in, in order; it may buffer.
 
 How it works, and why:
 
-* **Two threads, one bounded queue.** A reader thread demuxes and decodes the source; the
-  calling thread takes frames from the queue, feeds ``process`` and encodes what it yields.
+* **Three threads, bounded queues.** A reader thread demuxes and decodes the source; the
+  calling thread takes frames from the queue, feeds ``process`` and hands what it yields to
+  the encoder's thread (:class:`~veil.io.encoder.VideoEncoder`, the one files use; a queue of
+  2 frames for network and pipe outputs, 8 for files), which encodes and muxes.
   Errors in the reader travel through the queue (behind the frames already queued) and are
   raised in the calling thread; nothing is swallowed and nothing waits forever (end-of-stream
   sentinels, polling with timeouts, a watchdog for a reader stuck in a blocking call).
@@ -72,8 +74,10 @@ How it works, and why:
   user wants. Unlike :func:`~veil.io.video.transcode_video` (all or nothing), a *file*
   output is therefore finalized (encoder flushed, container trailer written, temporary file
   renamed over ``dst``) when the run ends by ``stop`` (``anonymize_stream`` returns),
-  by ``KeyboardInterrupt`` (finalized, then re-raised; Ctrl-C is held while a frame is
-  encoded and muxed, so that no frame already encoded goes missing) or by an error after frames were
+  by ``KeyboardInterrupt`` (the frames already queued for the encoder are encoded, then
+  the file is finalized and the interruption re-raised; encoding and muxing run on the
+  encoder's thread, which signals never interrupt, so no frame already encoded goes missing;
+  a second Ctrl-C drops the queued frames) or by an error after frames were
   written (finalized, then the error is raised; its message says how many frames were kept
   where). Every frame in it went through ``process``. Nothing is kept when no frame was
   written or when the output itself failed (:class:`~veil.errors.OutputError`): the

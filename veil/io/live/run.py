@@ -56,7 +56,7 @@ class StreamStats:
     height: int
     fps: Optional[Fraction]  # the source's nominal frame rate, if it declares one
     duration_s: float  # of the written video, first to last frame
-    latency_max_s: float  # longest delay from decoding a frame to writing it
+    latency_max_s: float  # longest delay from decoding a frame to handing it to the encoder (+ its queue)
     latency_mean_s: float
     seconds: float  # wall time of the run
     ended: str  # "eof" (source ended), "stop", "interrupted" or "error"
