@@ -103,3 +103,33 @@ def test_window_selects_jobs_by_time_and_run():
 def test_monitor_with_an_empty_window_is_an_input_error():
     res = run("monitor", "--reference", "runs:nope", "--current", "runs:nope2")
     assert res.exit_code == 3 and "no monitored jobs" in res.output
+
+
+def test_frame_statistics_come_from_the_run_s_own_decode(clips, tmp_path, monkeypatch):
+    """The input is decoded once (issue #13): the monitor's frame statistics are taken as the
+    run reads the frames, and they equal those of reading the input again."""
+    import av
+
+    from veil.api import Anonymizer
+    from veil.audit.outputs import watch
+    from veil.monitor import collect_item
+
+    src = clips / "ref.mp4"
+    anon = Anonymizer(preset="fast")
+    watcher = watch(anon)
+    opens, real_open = [], av.open
+
+    def counting_open(target, *args, **kwargs):
+        if str(target) == str(src):
+            opens.append(target)
+        return real_open(target, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    item = anon.video(src, tmp_path / "out.mp4")
+    sample = watcher.frames(item)
+    assert sample.values(item.counts["frames"]) is not None
+    from_run = collect_item(item, anon.config, watcher.stats(item), sample)
+    assert len(opens) == 1
+    read_again = collect_item(item, anon.config, watcher.stats(item))
+    assert len(opens) == 2
+    assert from_run.counts == read_again.counts and sum(from_run.counts["brightness"]) == item.counts["frames"]

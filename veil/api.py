@@ -146,6 +146,8 @@ class Anonymizer:
 
             def process(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
                 fps = float(opened[0].fps) if opened[0].fps else None
+                if item.input_observers:  # e.g. monitoring: input statistics from this one decode
+                    frames = _observed(frames, item.input_observers, opened[0].frames)
                 for i, res in enumerate(self.pipeline.run(frames, fps)):
                     item.add_frame(i, res.faces, i / fps if fps else None)
                     yield res.frame
@@ -548,3 +550,10 @@ def _chain(first: np.ndarray | None, rest: Iterator[np.ndarray]) -> Iterator[np.
         return
     yield first
     yield from rest
+
+
+def _observed(frames: Iterator[np.ndarray], observers: list, expected: int | None) -> Iterator[np.ndarray]:
+    for i, rgb in enumerate(frames):
+        for observe in observers:
+            observe(i, rgb, expected)
+        yield rgb

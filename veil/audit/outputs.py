@@ -34,7 +34,7 @@ def watch(anon):
     :func:`record_outputs`."""
     from ..monitor import FaceWatcher
 
-    watcher = FaceWatcher()
+    watcher = FaceWatcher(anon.config)  # also samples the input's frames as the run decodes them
     anon.report.on_item.append(watcher.attach)
     return watcher
 
@@ -118,7 +118,9 @@ def _monitor(anon, items, run, watcher) -> None:
     for it in done:
         try:
             faces = watcher.stats(it) if watcher is not None else None
-            store.add(collect_item(it, anon.config, faces), run.run_id if run is not None else None, it.input_sha256, it.kind)
+            sample = watcher.frames(it) if watcher is not None else None
+            store.add(collect_item(it, anon.config, faces, sample), run.run_id if run is not None else None,
+                      it.input_sha256, it.kind)
         except (VeilError, OSError) as exc:  # the output is fine; only its statistics are missing: say so
             log.warning("no monitoring statistics for %s: %s", it.input, exc)
             missing.append(f"{it.input}: {exc}")

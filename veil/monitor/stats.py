@@ -19,7 +19,7 @@ import numpy as np
 
 from ..detect.lowlight import LowLight
 
-__all__ = ["STATISTICS", "MAX_FRAMES", "JobStats", "FaceWatcher", "add_faces", "collect_item", "frame_brightness", "frame_blur"]
+__all__ = ["STATISTICS", "MAX_FRAMES", "JobStats", "FaceWatcher", "FrameSample", "add_faces", "collect_item", "frame_brightness", "frame_blur"]
 
 MAX_FRAMES = 120
 
@@ -78,17 +78,56 @@ class JobStats:
 
 class FaceWatcher:
     """Adds each frame's faces to its item's histograms while the run goes; attach with
-    ``anon.report.on_item.append(watcher.attach)`` before the run."""
+    ``anon.report.on_item.append(watcher.attach)`` before the run. With ``config``, it also
+    takes the frame statistics of a video's sampled input frames as the run decodes them,
+    so that :func:`collect_item` need not decode the input a second time."""
 
-    def __init__(self) -> None:
+    def __init__(self, config=None) -> None:
         self._stats: dict[int, JobStats] = {}
+        self._frames: dict[int, FrameSample] = {}
+        self.config = config
 
     def attach(self, item) -> None:
         stats = self._stats.setdefault(id(item), JobStats())
         item.observers.append(lambda faces: add_faces(stats, faces))
+        if self.config is not None:
+            sample = self._frames.setdefault(id(item), FrameSample(self.config))
+            item.input_observers.append(sample.observe)
 
     def stats(self, item) -> JobStats:
         return self._stats.get(id(item), JobStats())
+
+    def frames(self, item) -> "FrameSample | None":
+        return self._frames.get(id(item))
+
+
+def _step(n: int) -> int:
+    """Every how many frames :func:`collect_item` samples a video of ``n`` frames."""
+    return max(1, -(-n // MAX_FRAMES))
+
+
+class FrameSample:
+    """Brightness, blur and darkness of the frames :func:`_input_frames` would pick, taken from
+    the run's own decode; the sampling step comes from the expected frame count, and
+    :meth:`values` is None if the run's real count needs another step (then the input is read)."""
+
+    def __init__(self, config) -> None:
+        d = config.detect
+        self.low_light, self.dark = d.low_light, LowLight(d.low_light_level, bright_end=d.low_light_bright_end)
+        self.step: int | None = None
+        self.rows: list[tuple[int, float, float, float]] = []
+
+    def observe(self, i: int, rgb: np.ndarray, expected: int | None) -> None:
+        if expected is None:
+            return
+        self.step = _step(expected)
+        if i % self.step == 0:
+            self.rows.append((i, frame_brightness(rgb), frame_blur(rgb), float(self.low_light and self.dark.is_dark(rgb))))
+
+    def values(self, n: int) -> list[tuple[float, float, float]] | None:
+        if self.step is None or self.step != _step(n):
+            return None
+        return [row[1:] for row in self.rows if row[0] < n]
 
 
 def add_faces(s: JobStats, faces) -> None:
@@ -126,12 +165,19 @@ def _input_frames(item, config) -> Iterable[np.ndarray]:
             yield rgb
 
 
-def collect_item(item, config, faces: JobStats | None = None) -> JobStats:
-    """The statistics of one finished item: frame statistics from its input, plus the face
-    statistics a :class:`FaceWatcher` added up during the run."""
+def collect_item(item, config, faces: JobStats | None = None, sample: FrameSample | None = None) -> JobStats:
+    """The statistics of one finished item: frame statistics from its input (from ``sample``,
+    the run's own decode, where it covers the item; else the input is read again), plus the
+    face statistics a :class:`FaceWatcher` added up during the run."""
     s = JobStats()
     if faces is not None:
         s += faces
+    rows = sample.values(item.counts["frames"]) if sample is not None and item.kind == "video" else None
+    if rows is not None:
+        s.add("brightness", (r[0] for r in rows))
+        s.add("blur", (r[1] for r in rows))
+        s.add("low_light", (r[2] for r in rows))
+        return s
     frames = list(_input_frames(item, config))
     s.add("brightness", (frame_brightness(f) for f in frames))
     s.add("blur", (frame_blur(f) for f in frames))

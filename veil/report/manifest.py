@@ -57,6 +57,10 @@ class ItemReport:
     _span: tuple[int, int] = field(default=(0, 0), repr=False, compare=False)
     #: called with each frame's faces (e.g. monitoring histograms, constant memory)
     observers: list[Callable[[Faces], None]] = field(default_factory=list, repr=False, compare=False)
+    #: called with each input frame of a video as the run reads it: (index, RGB, the frame
+    #: count expected): statistics of the input without decoding it a second time
+    input_observers: list[Callable[[int, np.ndarray, int | None], None]] = field(default_factory=list, repr=False,
+                                                                                compare=False)
 
     def attach(self, log: FrameLog | None) -> None:
         """Record this item's frames in ``log`` (items are recorded one after another)."""
