@@ -277,6 +277,7 @@ class Anonymizer:
                         on_frame(i + 1)
             finally:
                 self.pipeline.rendering = True
+                decoded.close()  # stops the read-ahead thread and closes the file now, not at GC
             kind = "video"
         (h, w), st = shape[0], src.stat()
         inp = InputInfo(name=src.name, kind=kind, sha256=sha256_file(src), size=st.st_size, width=w, height=h,
