@@ -76,3 +76,19 @@ def cut_gops(src: Path, dst: Path, start: float, frames: int, keyint: int, width
     cmd += ["-c:a", "aac"] if audio else ["-an"]
     subprocess.run([*cmd, str(dst)], check=True)
     return dst
+
+
+def fail_encoder_at(monkeypatch, n: int, exc: BaseException) -> None:
+    """Make the ``n``-th encode + mux step of :class:`veil.io.encoder.VideoEncoder` (on its
+    thread) raise ``exc``: a disk that fills up, a receiver that goes away."""
+    from veil.io.encoder import VideoEncoder
+
+    real, calls = VideoEncoder._encode_and_mux, []
+
+    def failing(self, frame):
+        calls.append(frame)
+        if len(calls) == n:
+            raise exc
+        real(self, frame)
+
+    monkeypatch.setattr(VideoEncoder, "_encode_and_mux", failing)

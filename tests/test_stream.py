@@ -29,6 +29,7 @@ import av
 import numpy as np
 import pytest
 
+from clips import fail_encoder_at
 from helpers import ffmpeg, free_port, wait_listening
 from veil.config import VideoConfig
 from veil.errors import ConfigError, CorruptMediaError, InputError, OutputError
@@ -689,17 +690,7 @@ def test_a_muxer_error_on_the_encoder_thread_stops_a_live_run_and_keeps_nothing(
     """Fail closed: an OutputError raised on the encoder thread reaches the caller at its next
     frame, the run stops, and the half-written recording is removed (an output that failed
     is not kept); the thread is stopped."""
-    from veil.io.encoder import VideoEncoder
-
-    real, calls = VideoEncoder._encode_and_mux, []
-
-    def failing(self, frame):
-        calls.append(frame)
-        if len(calls) == 6:
-            raise OutputError("cannot write to out.mp4 (No space left on device)")
-        real(self, frame)
-
-    monkeypatch.setattr(VideoEncoder, "_encode_and_mux", failing)
+    fail_encoder_at(monkeypatch, 6, OutputError("cannot write to out.mp4 (No space left on device)"))
     pipe, feeder = fifo_fed(tmp_path, [clips["a"].read_bytes()])
     with pytest.raises(OutputError, match="No space left") as info:
         anonymize_stream(str(pipe), tmp_path / "out.mp4", Stamper(), CFG, StreamOptions(live=False))

@@ -16,6 +16,7 @@ import av
 import numpy as np
 import pytest
 
+from clips import fail_encoder_at
 from helpers import ffmpeg
 from veil.config import VideoConfig
 from veil.errors import (
@@ -647,17 +648,7 @@ def test_process_may_reuse_its_output_buffer(clip, tmp_path):
 
 def test_an_encoder_failure_mid_run_leaves_no_output(clip, tmp_path, monkeypatch):
     """The encoder thread's error stops the run (one line, OutputError) and nothing is written."""
-    from veil.io.encoder import VideoEncoder
-
-    real, calls = VideoEncoder._encode_and_mux, []
-
-    def failing(self, frame):
-        calls.append(frame)
-        if len(calls) == 6:
-            raise OutputError("cannot write the output of in.mp4 (No space left on device); nothing written")
-        real(self, frame)
-
-    monkeypatch.setattr(VideoEncoder, "_encode_and_mux", failing)
+    fail_encoder_at(monkeypatch, 6, OutputError("cannot write the output of in.mp4 (No space left on device); nothing written"))
     with pytest.raises(OutputError, match="No space left"):
         transcode_video(clip, tmp_path / "out.mp4", identity, VideoConfig())
     assert dir_listing(tmp_path) == ["in.mp4"]
