@@ -141,7 +141,13 @@ def main() -> None:
     ap.add_argument("--end", type=float, default=6.0, help="seconds of the clip (the pedestrians clip is 4.2 s)")
     ap.add_argument("--preset", default="balanced")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--read-ahead", type=int, default=None,
+                    help="frames decoded ahead on the reader's thread (0: decode inline, to A/B the thread alone)")
     args = ap.parse_args()
+    if args.read_ahead is not None:
+        import veil.io.video
+
+        veil.io.video._READ_AHEAD = args.read_ahead
     from veil.api import Anonymizer
 
     src = Path(os.environ.get("VEIL_DATA", "../shared/data")) / args.clip
@@ -149,7 +155,7 @@ def main() -> None:
     runs = [profile_once(anon, src, args.end) for _ in range(args.repeat)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     load = os.getloadavg()[0]
-    print(json.dumps({"clip": args.clip, "preset": args.preset, "cpus": os.cpu_count(), "load1": round(load, 2),
+    print(json.dumps({"clip": args.clip, "preset": args.preset, "read_ahead": args.read_ahead, "cpus": os.cpu_count(), "load1": round(load, 2),
                       "runs": args.repeat, "median_s": {k: round(v, 3) for k, v in med.items()}}))
     print(f"{'stage':<12}{'s (median)':>12}{'ms/frame':>10}")
     for k in ("decode", "rgb", "detect", "track", "policy", "render", "yuv", "encode", "sum", "wall", "cpu"):
