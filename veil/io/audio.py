@@ -90,7 +90,8 @@ class _AudioReencode:
         self.ain, self.mux, self.hi = ain, mux, hi
         self.waiting = lo is not None  # hold packets until the first kept video frame is known
         self.pending: list[av.Packet] = []
-        self.lo = self.shift = None
+        self.lo: Optional[Fraction] = None
+        self.shift: Optional[Fraction] = None
         self.next_t: Optional[Fraction] = None
         self.flushed = self.written = False
 
@@ -133,7 +134,7 @@ class _AudioReencode:
 
     def _encode(self, frame: av.AudioFrame) -> None:
         rate = frame.sample_rate
-        t = frame.pts * frame.time_base if frame.pts is not None else (self.next_t or Fraction(0))
+        t = frame.pts * frame.time_base if frame.pts is not None and frame.time_base is not None else (self.next_t or Fraction(0))
         self.next_t = t + Fraction(frame.samples, rate)
         i0 = 0 if self.lo is None else max(0, math.ceil((self.lo - t) * rate))
         i1 = frame.samples if self.hi is None else min(frame.samples, math.ceil((self.hi - t) * rate))
@@ -161,6 +162,6 @@ def _slice_audio(frame: av.AudioFrame, i0: int, i1: int) -> av.AudioFrame:
     else:  # packed: one row, channels interleaved
         ch = len(frame.layout.channels)
         arr = arr[:, i0 * ch : i1 * ch]
-    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=frame.format.name, layout=frame.layout.name)
+    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=frame.format.name, layout=frame.layout.name)  # type: ignore[arg-type]
     out.sample_rate = frame.sample_rate
     return out

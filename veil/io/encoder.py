@@ -191,7 +191,7 @@ class VideoEncoder:
             if value not in (0, 2) or (key == "color_range" and value):  # 2 = unspecified, except for range
                 with contextlib.suppress(AttributeError, ValueError, TypeError):
                     setattr(cc, key, value)
-        self.dst_matrix = SWS_MATRIX.get(colors.get("colorspace"))
+        self.dst_matrix = SWS_MATRIX.get(colors.get("colorspace", 0))  # 0 (RGB) or absent: the encoder's default
         self.dst_range = colors.get("color_range") or None
         self.to_yuv = VideoReformatter()  # one scaler context for all frames
         self.last_pts: Optional[int] = None

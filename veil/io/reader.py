@@ -36,7 +36,7 @@ import queue
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -146,7 +146,7 @@ class VideoReader:
         inp, path = self.inp, self.src
         self.vin = vin = _video_stream(inp, path)
         self.ain = (inp.streams.best("audio") or inp.streams.audio[0]) if inp.streams.audio else None
-        self.tb = Fraction(vin.time_base)
+        self.tb = _time_base(vin, path)
         self.streams = [vin] + ([self.ain] if self.ain is not None else [])
         self.early: list = []  # audio packets and decoded video frames met while probing
         first = self._first_frame()
@@ -183,7 +183,7 @@ class VideoReader:
                 if packet.stream.index != self.vin.index:
                     self.early.append(packet)
                     continue
-                frames = packet.decode()
+                frames = [f for f in packet.decode() if isinstance(f, av.VideoFrame)]
                 self.early.extend(frames)
                 if frames:
                     return frames[0]
@@ -193,19 +193,20 @@ class VideoReader:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+    def frames(self) -> Generator[tuple[np.ndarray, int], None, None]:
         """RGB uint8 frames (display orientation, C-contiguous) between start and end, each
         with its output pts (time-base units); on its own thread with ``ahead`` > 0."""
         frames = self._frames()
         return _read_ahead(frames, self.ahead) if self.ahead > 0 else frames
 
-    def _frames(self) -> Iterator[tuple[np.ndarray, int]]:
+    def _frames(self) -> Generator[tuple[np.ndarray, int], None, None]:
         for frame, pts in self._kept_frames():
             self.frames_in += 1
             yield self._upright(frame), pts
 
     def _seek(self) -> None:
         """Go to the keyframe before ``start`` (the frames decoded while probing are dropped)."""
+        assert self.lo is not None  # only called with a start
         try:
             self.inp.seek(math.floor(self.lo / self.tb), stream=self.vin, backward=True)
         except av.error.FFmpegError as exc:
@@ -387,13 +388,20 @@ def _looks_like_video(path: Path) -> bool:
 def _video_stream(inp: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
     if not inp.streams.video:
         raise UnsupportedMediaError(f"{path}: no video stream")
-    vin = inp.streams.best("video") or inp.streams.video[0]
+    best = inp.streams.best("video")
+    vin = best if isinstance(best, av.video.stream.VideoStream) else inp.streams.video[0]
     cc = vin.codec_context
     if cc is None or vin.codec_context.name in ("", None):
         raise UnsupportedMediaError(f"{path}: no decoder for its video codec")
     _check_size(cc.width, cc.height, path)
     vin.thread_type = "AUTO"
     return vin
+
+
+def _time_base(vin: av.video.stream.VideoStream, path: Path) -> Fraction:
+    if vin.time_base is None:  # FFmpeg gives every demuxed stream one
+        raise UnsupportedMediaError(f"{path}: video stream without a time base")
+    return Fraction(vin.time_base)
 
 
 def _check_size(width: int, height: int, path: Path) -> None:
@@ -438,7 +446,7 @@ def _declared_end(vin) -> Optional[Fraction]:
     return None
 
 
-def _read_ahead(frames: Iterator, depth: int) -> Iterator:
+def _read_ahead(frames: Generator, depth: int) -> Generator:
     """``frames``, produced on a thread up to ``depth`` items ahead of the caller.
 
     The caller's thread gets the items in order and then the end or the producer's error.

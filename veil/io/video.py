@@ -63,7 +63,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -166,7 +166,7 @@ def transcode_video(
 
 
 def decode_video(src: Path, cfg: VideoConfig,
-                 on_info: Optional[Callable[[VideoInfo], None]] = None) -> Iterator[tuple[np.ndarray, float]]:
+                 on_info: Optional[Callable[[VideoInfo], None]] = None) -> Generator[tuple[np.ndarray, float], None, None]:
     """The frames :func:`transcode_video` would hand ``process`` (same trimming, same order),
     each with its presentation time in seconds as written to an output, without writing one:
     analysis (``veil analyze``) needs the frames and their time table, not an encode.
@@ -244,7 +244,7 @@ class _Transcoder:
             audio_reencoded=audio is not None and audio.written and audio.reencoded,
         )
 
-    def _frames(self, decoded) -> Iterator[np.ndarray]:
+    def _frames(self, decoded) -> Generator[np.ndarray, None, None]:
         for arr, pts in decoded:
             self.fifo.append(pts)
             yield arr

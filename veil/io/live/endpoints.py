@@ -147,7 +147,7 @@ def parse_source(src: Union[str, Path], opts: StreamOptions) -> Source:
             raise InputError("stdin is a terminal: pipe a video stream into it (e.g. ffmpeg ... -f mpegts -)")
         return Source("pipe", "", "stdin", fmt, options, live=not stat.S_ISREG(mode), fd=fd)
 
-    device_fmt, device = None, None
+    device_fmt, device = "", None
     if _DEVICE_RE.fullmatch(s):
         device_fmt, device = "v4l2", s
     else:
@@ -188,6 +188,7 @@ def parse_source(src: Union[str, Path], opts: StreamOptions) -> Source:
 
 def parse_sink(dst: Union[str, Path], opts: StreamOptions) -> Sink:
     s = str(dst).strip()
+    fmt: Optional[str]  # given, or known from the scheme / suffix
     if s == "-":
         with contextlib.suppress(AttributeError, OSError, ValueError):
             if os.isatty(sys.stdout.fileno()):

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -105,8 +105,9 @@ def anonymize_stream(
     except BaseException as exc:
         job.ended = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
         with contextlib.suppress(AttributeError, TypeError):
-            exc.stream_stats = job.stats(time.perf_counter() - t0)
-            exc.outcome = job.outcome()
+            # whatever the exception, it carries what the run did to the caller's message
+            exc.stream_stats = job.stats(time.perf_counter() - t0)  # type: ignore[attr-defined]
+            exc.outcome = job.outcome()  # type: ignore[attr-defined]
         raise
     finally:
         reader.halt()
@@ -188,6 +189,7 @@ class _Job:
                     pending = exc
                 if self.frames_out == 0:
                     raise _NothingWritten
+                assert self.encoder is not None  # made by _pass
                 self.encoder.finish()  # the frames still queued went through ``process``: kept
             except BaseException:
                 self._close(out, finish=False)
@@ -205,10 +207,11 @@ class _Job:
             try:
                 self._pass(out, first)
             except BaseException as exc:
-                if self._keepable(exc):
+                if self._keepable(exc) and self.encoder is not None:
                     with contextlib.suppress(Exception):
                         self.encoder.finish()
                 raise
+            assert self.encoder is not None  # made by _pass
             self.encoder.finish()
         except BaseException:
             self._close(out, finish=False)
@@ -298,7 +301,7 @@ class _Job:
                 continue
             return item
 
-    def _frames(self, first) -> Iterator[np.ndarray]:
+    def _frames(self, first) -> Generator[np.ndarray, None, None]:
         item = first
         while True:
             if item is None:
@@ -393,6 +396,7 @@ class _Job:
         if not self.fifo:
             raise ProcessingError(f"{self.source.name}: process returned more frames than it was given")
         t, arrival = self.fifo.popleft()
+        assert self.encoder is not None  # made by _pass before any frame
         self.encoder.submit(check_frame(arr, (self.height, self.width, 3), self.source.name), t)
         delay = time.monotonic() - arrival
         self.latency_max = max(self.latency_max, delay)
