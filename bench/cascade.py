@@ -84,6 +84,11 @@ GROUPS = {
         "CF x1 +x0.5 +x1.5 + YN x2": ["cf@x1", "cf@x0.5", "cf@x1.5", "yn@x2"],
         "YN x1 +x2 + CF x0.5": ["yn@x1", "yn@x2", "cf@x0.5"],
     },
+    # every pass bench/thorough_fusion.py combines (its designs are scored there, on split halves)
+    "fusion": {
+        "CF x1 +x0.5 +x1.5 (thorough)": ["cf@x1", "cf@x0.5", "cf@x1.5"],
+        "CF x1 +x0.5 + YN x1 +x1.5 +x2": ["cf@x1", "cf@x0.5", "yn@x1", "yn@x1.5", "yn@x2"],
+    },
 }
 
 
@@ -176,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=None, help="stop after this long (report covers the images done)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/cascade"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shard", default="0/1", help="K/N: run only every N-th image of the order, from the K-th "
+                    "(N processes on N cores; bench/thorough_fusion.py joins their raw.pkl)")
     ap.add_argument("--from-raw", action="store_true", help="re-score the detections a previous run saved in --out (raw.pkl)")
     args = ap.parse_args(argv)
     if args.out.resolve().is_relative_to(ROOT.resolve()):
@@ -185,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     gt, difficulty, images = load_wider_dev(args.data)
     paths = spread_subset(list(gt), args.limit)
     paths = [paths[i] for i in np.random.default_rng(args.seed).permutation(len(paths))]
+    k, n = (int(x) for x in args.shard.split("/"))
+    paths = paths[k::n]
     designs = GROUPS[args.group]
     passes = list(dict.fromkeys(p for ps in designs.values() for p in ps))
     t0 = time.perf_counter()
