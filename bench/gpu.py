@@ -108,9 +108,11 @@ def probe(path: Path) -> dict:
                 "fps": float(s.average_rate) if s.average_rate else None}
 
 
-def cut(src: Path, dst: Path, frames: int) -> Path:
-    """The first ``frames`` frames of ``src``, re-encoded losslessly enough (CRF 12) to keep faces."""
-    cmd = [ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-frames:v", str(frames), "-c:v", "libx264",
+def cut(src: Path, dst: Path, frames: int, height: int = 0) -> Path:
+    """The first ``frames`` frames of ``src`` (all: 0), scaled to ``height`` lines (0: as they
+    are), re-encoded with little loss (CRF 12) to keep faces."""
+    cmd = [ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), *(["-frames:v", str(frames)] if frames else []),
+           *(["-vf", f"scale=-2:{height}"] if height else []), "-c:v", "libx264",
            "-preset", "veryfast", "-crf", "12", "-pix_fmt", "yuv420p", "-an", str(dst)]
     subprocess.run(cmd, check=True)
     return dst
@@ -171,12 +173,25 @@ def floor(src: Path, tmp: Path, x264_preset: str, crf: int, repeat: int) -> dict
     return {"seconds": times, "best_s": min(times)}
 
 
+def parse_variant(text: str) -> tuple[str, str, dict]:
+    """``NAME=PRESET:key=value,key=value`` (e.g. ``fast-yn=fast:detector=yunet+centerface,max_side=640``)
+    -> (name, preset, overrides); a bare preset name is itself."""
+    name, _, rest = text.partition("=") if "=" in text.split(":")[0] else (text, "", text)
+    preset, _, sets = rest.partition(":")
+    overrides = {}
+    for kv in filter(None, sets.split(",")):
+        k, _, v = kv.partition("=")
+        overrides[k] = int(v) if v.lstrip("-").isdigit() else float(v) if v.replace(".", "", 1).isdigit() else v
+    return name, preset, overrides
+
+
 def veil_run(src: Path, tmp: Path, device: str, preset: str, batch: int, x264_preset: str, crf: int,
              repeat: int, frames: int, warmup_s: float) -> dict:
     import veil
 
     t0 = time.perf_counter()
-    settings = dict(preset=preset, device=device, batch=batch, encoder_preset=x264_preset, crf=crf, copy_audio=False)
+    name, preset, overrides = parse_variant(preset)
+    settings = dict(preset=preset, device=device, batch=batch, encoder_preset=x264_preset, crf=crf, copy_audio=False, **overrides)
     warm = veil.Anonymizer(**settings, end=warmup_s)  # same detector settings, first second only
     warm.video(src, tmp / "warm.mp4", overwrite=True)
     anon = veil.Anonymizer(**settings)
@@ -194,7 +209,7 @@ def veil_run(src: Path, tmp: Path, device: str, preset: str, batch: int, x264_pr
             raise SystemExit(f"veil wrote {n} frames of {frames} ({device}, {preset}, batch {batch})")
         hidden.append(item.n_anonymized)
     det_ms = detector_ms(anon, src, batch)
-    return {"device": device, "preset": preset, "batch": batch, "provider": provider,
+    return {"device": device, "preset": name, "overrides": overrides, "batch": batch, "provider": provider,
             "fell_back_to_cpu": device != "cpu" and provider == "CPUExecutionProvider",
             "seconds": times, "median_s": statistics.median(times), "fps": frames / statistics.median(times),
             "startup_s": startup, "detector_ms_per_frame": det_ms,
@@ -243,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synthetic", action="store_true", help="render a 1080p clip of sample photos instead (no data needed)")
     ap.add_argument("--frames", type=int, default=0, help="use only the first N frames (0: all; synthetic: 100)")
     ap.add_argument("--devices", default="cuda,tensorrt", help="comma-separated: cpu, cuda, tensorrt")
-    ap.add_argument("--presets", default="balanced,fast", help="comma-separated veil presets")
+    ap.add_argument("--presets", default="balanced,fast", help="semicolon- or comma-separated veil presets; a variant is "
+                    "NAME=PRESET:key=value,key=value (then separate with ';')")
+    ap.add_argument("--height", type=int, default=0, help="scale the clip to this many lines first (720: a 720p run)")
     ap.add_argument("--batches", default="4,16", help="comma-separated frames per detector call")
     ap.add_argument("--x264-preset", default="veryfast", help="libx264 preset of the floor and of veil (veil's default)")
     ap.add_argument("--crf", type=int, default=20)
@@ -257,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [d for d in devices if d not in NEEDS]
     if unknown:
         ap.error(f"unknown device(s) {', '.join(unknown)}; choose among {', '.join(NEEDS)}")
-    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    presets = [p.strip() for p in args.presets.split(";" if ";" in args.presets or ":" in args.presets else ",") if p.strip()]
     batches = [int(b) for b in args.batches.split(",")]
     preload_gpu_libraries()
     need = requirements(devices)
@@ -278,12 +295,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("ORT_TENSORRT_CACHE_PATH", str(tmp / "trt"))
         if args.synthetic:
             src = synthetic(tmp / "synthetic_1080p.mp4", args.frames or 100)
+            if args.height:
+                src = cut(src, tmp / "cut.mp4", 0, args.height)
         else:
             src = args.clip or Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data")) / DEFAULT_CLIP
             if not src.is_file():
                 ap.error(f"clip not found: {src} (pass --clip, set VEIL_DATA, or use --synthetic)")
-            if args.frames:
-                src = cut(src, tmp / f"first{args.frames}.mp4", args.frames)
+            if args.frames or args.height:
+                src = cut(src, tmp / "cut.mp4", args.frames, args.height)
         info = probe(src)
         summary["clip"] = {"path": str(args.clip or ("synthetic" if args.synthetic else DEFAULT_CLIP)), **info}
         log(f"clip {info['width']}x{info['height']}, {info['frames']} frames")

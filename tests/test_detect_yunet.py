@@ -173,16 +173,18 @@ def test_cascade_with_low_light_wrapper(grace_hopper):
 
 def test_cascade_in_a_detect_every_k_video_run(astronaut):
     """fast's detect-every-3 with windows between detections runs on the cascade (the windows
-    on its YuNet pass): every frame of a moving face comes out with the face hidden."""
+    on its CenterFace pass, veil.detect.merged.WINDOW_PASS): every frame of a moving face comes
+    out with the face hidden."""
     from veil.config import preset
     from veil.pipeline import Pipeline
 
     cfg = preset("fast").updated(detect={"detector": "yunet+centerface", "max_side": 960})
     pipe = Pipeline(cfg)
-    lead = pipe.detector.base.lead  # the low-light wrapper around the cascade
+    cascade = pipe.detector.base  # the low-light wrapper around the cascade
+    assert cascade.window_pass == 1 and cascade.passes[1].name == "centerface"
     windows = []
-    real = lead.detect_rois
-    lead.detect_rois = lambda *a, **k: windows.append(1) or real(*a, **k)  # counted, still real
+    real = cascade.passes[1].detect_rois
+    cascade.passes[1].detect_rois = lambda *a, **k: windows.append(1) or real(*a, **k)  # counted, still real
     canvas = np.full((540, 960, 3), 120, np.uint8)
     frames = []
     for k in range(9):

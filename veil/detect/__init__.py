@@ -7,7 +7,7 @@ from ..errors import ConfigError
 from ..models import resolve_model
 from .base import Detector, GridDetector
 from .centerface import CenterFace
-from .merged import CASCADES, MergedDetector
+from .merged import CASCADES, WINDOW_PASS, MergedDetector
 from .onnx_runtime import load_session
 from .yunet import YuNet
 
@@ -33,7 +33,8 @@ def build_detector(cfg: DetectConfig, batch: int = 4) -> GridDetector:
             raise ConfigError(f"detector {cfg.detector!r} uses the built-in models; a model file needs a single detector")
         spec = CASCADES[cfg.detector]
         passes = [_single(cfg, name, round(cfg.max_side * rel), batch) for name, rel in spec]
-        det: GridDetector | MergedDetector = MergedDetector(cfg.detector, passes, [rel for _, rel in spec])
+        det: GridDetector | MergedDetector = MergedDetector(cfg.detector, passes, [rel for _, rel in spec],
+                                                            WINDOW_PASS.get(cfg.detector, 0))
     elif cfg.detector in DETECTORS:
         det = _single(cfg, cfg.detector, cfg.max_side, batch)
     else:

@@ -7,10 +7,10 @@ at least as many WIDER dev faces as CenterFace at 1,280 px at every difficulty, 
 its cost and more false positives (docs/benchmarks.md §11). Passes only add faces, as the
 augmentation passes do (:mod:`veil.detect.augment`).
 
-The first pass leads: its resolution is the configured ``max_side``, it finds faces again
-in windows around tracks between full detections (``detect_rois``, the cheap one), and the
-others run at a fixed fraction of it (``max_side`` x that fraction; of the native size when
-``max_side`` is 0).
+The first pass leads: its resolution is the configured ``max_side``, and the others run at a
+fixed fraction of it (``max_side`` x that fraction; of the native size when ``max_side`` is 0).
+One pass (:data:`WINDOW_PASS`; yunet+centerface: CenterFace) finds faces again in windows
+around tracks between full detections (``detect_rois``).
 """
 
 from __future__ import annotations
@@ -23,20 +23,30 @@ from ..faces import Faces
 from .base import GridDetector
 from .nms import nms
 
-__all__ = ["MergedDetector", "CASCADES"]
+__all__ = ["MergedDetector", "CASCADES", "WINDOW_PASS"]
 
 #: name -> passes: (detector name, size relative to the first pass). Opt-in (``--detector``).
 CASCADES: dict[str, tuple[tuple[str, float], ...]] = {
     "yunet+centerface": (("yunet", 1.0), ("centerface", 0.5)),
 }
 
+#: name -> index of the pass that looks for tracked faces in windows between full detections
+#: (detect-every-k; default: the first). yunet+centerface: CenterFace, the network the window
+#: size and context were tuned with (docs/benchmarks.md §4): with YuNet-n windows `fast` leaked 2
+#: frames of the dark OTB Boy variant, with CenterFace's none (§11.1)
+WINDOW_PASS: dict[str, int] = {"yunet+centerface": 1}
+
 
 class MergedDetector:
     """A :class:`~veil.detect.base.Detector` made of several GridDetectors; see the module docstring."""
 
-    def __init__(self, name: str, passes: Sequence[GridDetector], relative: Sequence[float]):
+    def __init__(self, name: str, passes: Sequence[GridDetector], relative: Sequence[float], window_pass: int = 0):
         if len(passes) != len(relative) or not passes:
             raise ValueError("one relative size per pass")
+        if not 0 <= window_pass < len(passes):
+            raise ValueError(f"window_pass {window_pass} is not one of the {len(passes)} passes")
+        #: index of the pass that runs :meth:`detect_rois` (see :data:`WINDOW_PASS`)
+        self.window_pass = window_pass
         self.name = name
         self.passes = list(passes)
         self.relative = [float(r) for r in relative]
@@ -88,9 +98,10 @@ class MergedDetector:
 
     def detect_rois(self, frame: np.ndarray, boxes: np.ndarray, min_score: float, size: int = 160,
                     context: float = 3.5) -> Faces:
-        return self.lead.detect_rois(frame, boxes, min_score, size, context)
+        return self.passes[self.window_pass].detect_rois(frame, boxes, min_score, size, context)
 
     def max_windows(self, h: int, w: int, size: int = 160, share: float = 0.5) -> int:
-        # windows run on the lead pass only, while a whole detection runs every pass:
-        # counting against the lead's cost alone keeps the rule conservative
+        # windows run on one pass, while a whole detection runs every pass: counted against the
+        # lead's pixels (as measured in §11.1; CenterFace windows at 640 px still cost less than
+        # a whole YuNet 640 + CenterFace 320 detection)
         return self.lead.max_windows(h, w, size, share)
