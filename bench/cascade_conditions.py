@@ -25,7 +25,7 @@ from veil.detect import build_detector  # noqa: E402
 from veil.eval.conditions import expected_box, found_in, read_crops, render  # noqa: E402
 from veil.eval.data import default_data  # noqa: E402
 
-DESIGNS = {"centerface": DetectConfig(max_side=960), "yunet+centerface": DetectConfig(detector="yunet+centerface", max_side=960)}
+DETECTORS = ("centerface", "yunet+centerface")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,10 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=700, help="about this many crops, spread over the list")
     ap.add_argument("--conditions", nargs="+", default=["clean", "dark", "small"])
     ap.add_argument("--threshold", type=float, default=0.2)
+    ap.add_argument("--max-side", type=int, default=960, help="detection resolution (the 224 px crops run natively at >= 448)")
     args = ap.parse_args(argv)
     crops, _ = read_crops(args.data, ["race"])
     crops = crops[:: max(1, len(crops) // args.limit)]
-    dets = {n: build_detector(c, batch=1) for n, c in DESIGNS.items()}
+    dets = {n: build_detector(DetectConfig(detector=n, max_side=args.max_side), batch=1) for n in DETECTORS}
     hits: dict = defaultdict(lambda: [0, 0])
     for crop in crops:
         rgb = cv2.cvtColor(cv2.imread(str(args.data / crop.file)), cv2.COLOR_BGR2RGB)

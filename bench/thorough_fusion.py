@@ -17,15 +17,19 @@ of passes and a *merge rule*:
   pass alone saw ranks down), or their noisy-OR ``1 - prod(1 - s)`` (never below the best
   member: a fused box is never weaker than any of its parts, as a privacy tool wants).
 
-Overfitting guard: the images are split by WIDER *event* (61 scene types; even / odd position
-in the sorted event list), so that the half a design is chosen on shares no scene with the
-half it is reported on. Every design is scored on the tuning half; the best by AP hard among
+Overfitting guard: designs are chosen on one set of images and reported on others. With
+``--tune-run DIR`` the images of that run are the tuning set and every other image is held out
+(session 5: the previous session's 194-image run tuned, 201 new images held out); otherwise the
+images are split by WIDER *event* (61 scene types; even / odd position in the sorted event
+list), so that the tuning half shares no scene with the held-out half. Every design is scored on the tuning half; the best by AP hard among
 those that cost at most ``thorough``'s time and keep its AP easy and medium (within 0.003) is
 then scored, with ``thorough`` and the runners-up, on the held-out half only once.
 
     python bench/cascade.py --group fusion --limit 1076 --shard 0/2 --out /tmp/fusion/s0 &
     python bench/cascade.py --group fusion --limit 1076 --shard 1/2 --out /tmp/fusion/s1
     python bench/thorough_fusion.py /tmp/fusion/s0 /tmp/fusion/s1 --out /tmp/fusion
+    python bench/thorough_fusion.py /tmp/yunet_runs/thorough /tmp/fusion/s0 /tmp/fusion/s1 \
+        --tune-run /tmp/yunet_runs/thorough --out /tmp/fusion     # session 5's split
 
 Writes ``<out>/fusion.json`` and ``fusion.md``. Nothing is written inside the repository.
 """
@@ -88,15 +92,15 @@ def load_raw(dirs: list[Path]) -> tuple[list[str], dict, dict, dict]:
     done, found, secs, sizes = [], {}, {}, {}
     for d in dirs:
         run_done, fd, sc, sz, *rest = per_pass_nms(d)
-        dn = run_done
         power = rest[0] if rest else 1.0
-        dn = [k for k in dn if k not in sizes]  # an image in two runs counts once
+        dn = [k for k in run_done if k not in sizes]  # an image in two runs counts once
         for p in fd:
             f = fd[p]
             if p.startswith("yn") and power != SCORE_POWER:
                 f = {k: v.with_columns(scores=v.scores ** (SCORE_POWER / power)) for k, v in f.items()}
             found.setdefault(p, {}).update({k: f[k] for k in dn})
-            secs.setdefault(p, []).extend(sc[p][i] for i, k in enumerate(run_done) if k in set(dn))
+            new = set(dn)
+            secs.setdefault(p, []).extend(sc[p][i] for i, k in enumerate(run_done) if k in new)
         done += dn
         sizes.update({k: sz[k] for k in dn})
     passes = [p for p in found if all(k in found[p] for k in done)]
@@ -157,14 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("/tmp/thorough_fusion"))
     ap.add_argument("--rules", default="nms@0.3,yn*0.6,wbf-mean,wbf-or")
     ap.add_argument("--budget", type=float, default=1.0, help="cost limit relative to thorough's")
+    ap.add_argument("--tune-run", type=Path, default=None, help="tune on this run's images (one of RUNS), hold out the rest")
     ap.add_argument("--all", action="store_true", help="every pass set with a CenterFace pass within the budget (slow)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     gt, difficulty, _ = load_wider_dev(args.data)
     done, found, ms, sizes = load_raw(args.runs)
     events = sorted({rel.split("/")[0] for rel in done})
-    tune_events = set(events[0::2])
-    halves = {"tune": [r for r in done if r.split("/")[0] in tune_events], "test": [r for r in done if r.split("/")[0] not in tune_events]}
+    if args.tune_run:
+        tune_set = set(load_raw([args.tune_run])[0])
+    else:
+        tune_events = set(events[0::2])
+        tune_set = {r for r in done if r.split("/")[0] in tune_events}
+    halves = {"tune": [r for r in done if r in tune_set], "test": [r for r in done if r not in tune_set]}
     base_ms = sum(ms[p] for p in THOROUGH)
     rules = args.rules.split(",")
     candidates = ([d for n in range(1, len(found) + 1) for d in itertools.combinations(sorted(found), n)
@@ -190,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         for half in ("test", "all"):
             imgs = done if half == "all" else halves[half]
             r[half] = score(tuple(r["passes"]), r["rule"], imgs, found, sizes, gt, difficulty, ops=True)
-    lines = [f"{len(done)} WIDER dev images; tuning half {len(halves['tune'])} images ({len(tune_events)} events), held-out half "
-             f"{len(halves['test'])} ({len(events) - len(tune_events)} events). One-thread ms / image: "
+    lines = [f"{len(done)} WIDER dev images ({len(events)} events); tuning set {len(halves['tune'])} images, held out "
+             f"{len(halves['test'])}. One-thread ms / image: "
              + ", ".join(f"{p} {ms[p]:.0f}" for p in sorted(ms)) + ".", "",
              "| design | merge | cost vs thorough | AP e / m / h, tuning half | AP e / m / h, held-out half | recall at 0.2 (held out): valid, e / m / h | FP / img at 0.2 | AP e / m / h, all images |",
              "|---|---|---:|---|---|---|---:|---|"]
