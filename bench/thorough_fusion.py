@@ -19,7 +19,7 @@ of passes and a *merge rule*:
 
 Overfitting guard: designs are chosen on one set of images and reported on others. With
 ``--tune-run DIR`` the images of that run are the tuning set and every other image is held out
-(session 5: the previous session's 194-image run tuned, 201 new images held out); otherwise the
+(2026-11-29: §11's 194-image run tuned, 201 new images held out); otherwise the
 images are split by WIDER *event* (61 scene types; even / odd position in the sorted event
 list), so that the tuning half shares no scene with the held-out half. Every design is scored on the tuning half; the best by AP hard among
 those that cost at most ``thorough``'s time and keep its AP easy and medium (within 0.003) is
@@ -29,7 +29,7 @@ then scored, with ``thorough`` and the runners-up, on the held-out half only onc
     python bench/cascade.py --group fusion --limit 1076 --shard 1/2 --out /tmp/fusion/s1
     python bench/thorough_fusion.py /tmp/fusion/s0 /tmp/fusion/s1 --out /tmp/fusion
     python bench/thorough_fusion.py /tmp/yunet_runs/thorough /tmp/fusion/s0 /tmp/fusion/s1 \
-        --tune-run /tmp/yunet_runs/thorough --out /tmp/fusion     # session 5's split
+        --tune-run /tmp/yunet_runs/thorough --out /tmp/fusion     # the split of §11.1
 
 Writes ``<out>/fusion.json`` and ``fusion.md``. Nothing is written inside the repository.
 """
