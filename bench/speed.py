@@ -2,7 +2,8 @@
 
 Each tool runs as a separate process on the same clip, with the same video codec settings
 (libx264, preset veryfast, CRF 20) wherever the tool lets us choose them; wall time includes
-start-up, as a user sees it. Runs alternate between tools to spread machine noise; the best
+start-up, as a user sees it. The 720p clip is the 1080p one scaled down (CRF 10) before the runs;
+the last figure per cell is the output file's size against the floor's (same encoder settings). Runs alternate between tools to spread machine noise; the best
 of ``--repeat`` runs is reported.
 
     python bench/speed.py --data ../shared/data --repeat 2 --update-doc docs/benchmarks.md
@@ -23,7 +24,10 @@ from pathlib import Path
 import av
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIPS = {"pedestrians_1080p": "video/pedestrians_1080p.mp4", "hamilton_360p": "video/hamilton/short_hamilton_clip.mp4"}
+CLIPS = {"pedestrians_1080p": "video/pedestrians_1080p.mp4", "pedestrians_720p": "video/pedestrians_1080p.mp4",
+         "hamilton_360p": "video/hamilton/short_hamilton_clip.mp4"}
+#: clips made from another one before the runs (scaled near-losslessly, audio copied)
+DERIVED = {"pedestrians_720p": "scale=-2:720"}
 MARK_START, MARK_END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 
@@ -57,6 +61,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("VEIL_DATA", ROOT.parent / "shared" / "data")))
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--presets", default="fast,balanced,deface")
+    ap.add_argument("--clips", default=",".join(CLIPS), help="which of: " + ", ".join(CLIPS))
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--update-doc", type=Path, default=None)
     args = ap.parse_args()
@@ -65,10 +70,16 @@ def main() -> None:
     runs = tools(venv_bin, args.presets.split(","))
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for clip, rel in CLIPS.items():
-            src = args.data / rel
+        for clip in args.clips.split(","):
+            src = args.data / CLIPS[clip]
+            if clip in DERIVED:
+                made = Path(tmp) / f"{clip}.mp4"
+                subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-vf", DERIVED[clip], "-c:v",
+                                "libx264", "-preset", "veryfast", "-crf", "10", "-c:a", "copy", str(made)], check=True)
+                src = made
             n = frames_of(src)
             best: dict[str, float] = {}
+            sizes: dict[str, int] = {}
             for r in range(args.repeat):
                 for name, cmd in runs.items():
                     dst = Path(tmp) / f"{clip}_{abs(hash(name))}.mp4"
@@ -78,8 +89,9 @@ def main() -> None:
                     if proc.returncode != 0:
                         raise SystemExit(f"{name} failed on {clip}: {proc.stderr.strip()[-500:]}")
                     best[name] = min(best.get(name, float("inf")), dt)
+                    sizes[name] = dst.stat().st_size
                     print(f"{clip:18s} run {r + 1} {name:32s} {dt:7.2f} s", flush=True)
-            results[clip] = {"frames": n, **best}
+            results[clip] = {"frames": n, **best, "bytes": sizes}
 
     table = render(results)
     print(table)
@@ -98,17 +110,19 @@ def machine() -> str:
 
 def render(results: dict) -> str:
     clips = list(results)
-    names = [k for k in results[clips[0]] if k != "frames"]
+    names = [k for k in results[clips[0]] if k not in ("frames", "bytes")]
     floor = "ffmpeg decode+encode (floor)"
     deface = "deface 1.5.0 (defaults)"
-    head = "| tool | " + " | ".join(f"{c} ({results[c]['frames']} frames): s / fps / × floor / deface ÷ tool" for c in clips) + " |"
+    head = "| tool | " + " | ".join(f"{c} ({results[c]['frames']} frames): s / fps / × floor / deface ÷ tool / file size ÷ floor's"
+                                    for c in clips) + " |"
     lines = [f"Machine: {machine()}. Wall time per clip, best of the runs.", "", head, "|---|" + "---|" * len(clips)]
     for name in names:
         cells = []
         for c in clips:
             r = results[c]
             t = r[name]
-            cells.append(f"{t:.2f} s / {r['frames'] / t:.1f} fps / {t / r[floor]:.2f}× / {r[deface] / t:.1f}×")
+            size = r["bytes"][name] / r["bytes"][floor]
+            cells.append(f"{t:.2f} s / {r['frames'] / t:.1f} fps / {t / r[floor]:.2f}× / {r[deface] / t:.1f}× / {size:.2f}×")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
