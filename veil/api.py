@@ -85,10 +85,7 @@ class Anonymizer:
 
     @property
     def model_info(self) -> dict[str, Any]:
-        det = self.pipeline.detector
-        return {"name": det.name, "sha256": det.model_sha256, "provider": getattr(det, "provider", None),
-                "precision": getattr(det, "precision", "fp32"),
-                "source_sha256": getattr(det, "source_model_sha256", det.model_sha256)}
+        return self.pipeline.model_info
 
     # -- frames ----------------------------------------------------------------------
     def frame(self, rgb: np.ndarray) -> FrameResult:
@@ -214,7 +211,7 @@ class Anonymizer:
         if not self.engine.distributed:
             raise ConfigError("several streams at once need --engine ray")
         t0 = time.perf_counter()
-        results = run_streams(self.config, [(str(s), str(o)) for s, o in pairs], options or StreamOptions(),
+        results = run_streams(type(self), self.config, [(str(s), str(o)) for s, o in pairs], options or StreamOptions(),
                               self.engine, stop=stop, on_update=on_update)
         items = []
         for res in results:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
 from .config import Config
-from .detect import Detector, build_detector
+from .detect import Detector, build_detector, model_info
 from .faces import Faces
 from .policy import Policy, build_policy
 from .render import Filter, anonymizes, build_filter
@@ -89,6 +89,12 @@ class Pipeline:
     def stats(self) -> dict[str, dict]:
         """Each stage's counters for the report, since the input began (stages without any left out)."""
         return {stage.name: stats for stage in self.annotators if (stats := stage.stats)}
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        """The detector as reports, plans and provenance name it (name, sha256, provider,
+        precision, and the sha256 of the model it was derived from, e.g. before int8)."""
+        return model_info(self.detector)
 
     @property
     def anonymizes(self) -> bool:

@@ -11,7 +11,8 @@ from .merged import CASCADES, WINDOW_PASS, MergedDetector
 from .onnx_runtime import load_session
 from .yunet import YuNet
 
-__all__ = ["Detector", "GridDetector", "CenterFace", "YuNet", "MergedDetector", "DETECTORS", "CASCADES", "DETECTOR_NAMES", "build_detector"]
+__all__ = ["Detector", "GridDetector", "CenterFace", "YuNet", "MergedDetector", "DETECTORS", "CASCADES", "DETECTOR_NAMES", "build_detector",
+           "model_info"]
 
 #: name -> GridDetector subclass. Add a detector by adding a class here.
 DETECTORS: dict[str, type[GridDetector]] = {"centerface": CenterFace, "yunet": YuNet}
@@ -66,3 +67,12 @@ def _single(cfg: DetectConfig, name: str, max_side: int, batch: int) -> GridDete
     det.precision = cfg.precision
     det.source_model_sha256 = digest
     return det
+
+
+def model_info(det: Detector) -> dict:
+    """The detector as reports, plans and provenance name it: name, sha256, the execution
+    provider, the precision, and the sha256 of the verified model it was derived from (another
+    one when an int8 copy runs). A detector built elsewhere may lack the last three."""
+    return {"name": det.name, "sha256": det.model_sha256, "provider": getattr(det, "provider", None),
+            "precision": getattr(det, "precision", "fp32"),
+            "source_sha256": getattr(det, "source_model_sha256", det.model_sha256)}

@@ -38,11 +38,12 @@ TASK_RETRIES = 1
 class ImageWorker:
     """A Ray Data actor: one Anonymizer (one ONNX session) for all the files it is given."""
 
-    def __init__(self, config_json: str, overwrite: bool):
-        from ..api import Anonymizer
+    def __init__(self, make, config_json: str, overwrite: bool):
+        """``make``: the :class:`~veil.Anonymizer` class the driver runs (given, not imported:
+        the engine sits below the API that dispatches to it)."""
         from ..config import Config
 
-        self.anon = Anonymizer(Config.model_validate_json(config_json))
+        self.anon = make(Config.model_validate_json(config_json))
         self.overwrite = overwrite
         self.faces: list = []
         self.anon.report.on_item.append(lambda item: item.observers.append(self.faces.append))
@@ -106,7 +107,8 @@ def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bo
     folders = {d.parent for _, d in pairs}
     try:
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            ImageWorker, fn_constructor_kwargs={"config_json": config.model_dump_json(), "overwrite": overwrite},
+            ImageWorker, fn_constructor_kwargs={"make": type(anon), "config_json": config.model_dump_json(),
+                                               "overwrite": overwrite},
             batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=engine.threads,
             max_restarts=-1, max_task_retries=TASK_RETRIES)
         for row in ds.iter_rows():  # as files finish, on any worker: one progress display

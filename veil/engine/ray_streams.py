@@ -39,11 +39,12 @@ RESTARTS = 3
 class StreamActor:
     """One source -> one output, for as long as the source runs (a Ray actor class)."""
 
-    def __init__(self, config_json: str, source: str, output: str, options):
-        from ..api import Anonymizer
+    def __init__(self, make, config_json: str, source: str, output: str, options):
+        """``make``: the :class:`~veil.Anonymizer` class the driver runs (given, not imported:
+        the engine sits below the API that dispatches to it)."""
         from ..config import Config
 
-        self.anon = Anonymizer(Config.model_validate_json(config_json))
+        self.anon = make(Config.model_validate_json(config_json))
         self.source, self.output, self.options = source, output, options
         self.stop_event = threading.Event()
         self.frames = 0
@@ -88,10 +89,11 @@ class StreamResult:
     pids: list[int] = field(default_factory=list)
 
 
-def run_streams(config, pairs: list[tuple[str, str]], options, engine, stop: threading.Event | None = None,
+def run_streams(make, config, pairs: list[tuple[str, str]], options, engine, stop: threading.Event | None = None,
                 restarts: int = RESTARTS, on_update: Callable[[list[dict[str, int]]], None] | None = None,
                 poll_s: float = 1.0) -> list[StreamResult]:
-    """Run every ``(source, output)`` pair as a Ray actor until all have ended (or ``stop``
+    """Run every ``(source, output)`` pair as a Ray actor (each with ``make(config)``, an
+    :class:`~veil.Anonymizer`) until all have ended (or ``stop``
     is set, then each finishes cleanly). ``on_update`` gets each stream's worker pid and
     frame count (``{"pid", "frames"}``, empty while it restarts) about every ``poll_s``
     seconds (one display for all)."""
@@ -103,7 +105,7 @@ def run_streams(config, pairs: list[tuple[str, str]], options, engine, stop: thr
     actor_cls = ray.remote(StreamActor).options(num_cpus=engine.threads, max_restarts=restarts,
                                                 max_task_retries=restarts, max_concurrency=4)
     results = [StreamResult(source=str(s), output=str(o)) for s, o in pairs]
-    actors = [actor_cls.remote(config_json, s, o, options) for s, o in pairs]
+    actors = [actor_cls.remote(make, config_json, s, o, options) for s, o in pairs]
     runs = {a.run.remote(): k for k, a in enumerate(actors)}
     pending = list(runs)
     asked_to_stop = False

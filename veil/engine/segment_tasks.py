@@ -10,7 +10,7 @@
 
 Both check that the segment decoded exactly the frames (count and timestamps) the packet
 scan promised; anything else fails the segment (:mod:`veil.engine.keyframes`).
-Each worker process keeps one :class:`~veil.api.Anonymizer` per config: the detector
+Each worker process keeps one :class:`~veil.pipeline.Pipeline` per config: the detector
 is loaded once per worker, not once per segment.
 """
 
@@ -27,26 +27,21 @@ from ..config import Config
 from ..errors import ProcessingError
 from ..faces import Faces
 
-__all__ = ["DetectTask", "Detections", "RenderTask", "detect_segment", "render_segment", "anonymizer_for",
-           "pipeline_for"]
+__all__ = ["DetectTask", "Detections", "RenderTask", "detect_segment", "render_segment", "pipeline_for"]
 
-_ANONYMIZERS: dict[str, Any] = {}
-
-
-def anonymizer_for(config: Config):
-    """This process's :class:`~veil.api.Anonymizer` for ``config``, built once (the detector is
-    the costly part); its pipeline runs the stages, its ``model_info`` goes into the plan."""
-    from ..api import Anonymizer
-
-    key = json.dumps(config.model_dump(mode="json"), sort_keys=True)
-    if key not in _ANONYMIZERS:
-        _ANONYMIZERS.clear()  # one config at a time per worker: models are big
-        _ANONYMIZERS[key] = Anonymizer(config)
-    return _ANONYMIZERS[key]
+_PIPELINES: dict[str, Any] = {}
 
 
 def pipeline_for(config: Config):
-    return anonymizer_for(config).pipeline
+    """This process's :class:`~veil.pipeline.Pipeline` for ``config``, built once (the detector
+    is the costly part); it runs the stages, and its ``model_info`` goes into the plan."""
+    from ..pipeline import Pipeline
+
+    key = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    if key not in _PIPELINES:
+        _PIPELINES.clear()  # one config at a time per worker: models are big
+        _PIPELINES[key] = Pipeline(config)
+    return _PIPELINES[key]
 
 
 @dataclass(frozen=True)
@@ -113,13 +108,12 @@ def detect_segment(task: DetectTask) -> Detections:
     from ..io.video import decode_video
     from ..track import SceneCutDetector
 
-    anon = anonymizer_for(task.config)
-    pipeline = anon.pipeline
+    pipeline = pipeline_for(task.config)
     batch_size = task.config.video.batch
     low = low_threshold(task.config)
     cut_threshold = task.config.track.scene_cut
     cuts_det = SceneCutDetector(cut_threshold) if cut_threshold > 0 else None
-    out = Detections(number=task.number, faces=[], cuts=[], model=anon.model_info)
+    out = Detections(number=task.number, faces=[], cuts=[], model=pipeline.model_info)
     times: list[float] = []
     batch: list[np.ndarray] = []
     first_features = None

@@ -216,7 +216,7 @@ def _analyze(src: Path, config: Config, executor, layout: Layout, segments: list
 
 def _plan(src: Path, config: Config, layout: Layout, parts: list, fps: Optional[float]):
     """The whole file's plan, as :meth:`veil.api.Anonymizer.analyze` makes it."""
-    from .. import __version__
+    from .._version import __version__
     from ..models import sha256_file
     from ..plan import InputInfo, Plan
 
