@@ -53,14 +53,16 @@ def procs():
 
 @pytest.fixture
 def default_signals():
-    """SIGINT raising KeyboardInterrupt and SIGTERM at its default action, in this process for
-    the test's duration, whatever was inherited: a script's background jobs start with SIGINT
-    ignored, and an ignored signal stays ignored across fork and exec. Children started
-    meanwhile therefore begin with both at their default action too (exec resets handled
-    signals to the default), so a test of signal handling does not depend on how it was run."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    """SIGINT raising KeyboardInterrupt, SIGTERM and SIGHUP at their default action, in this
+    process for the test's duration, whatever was inherited: a script's background jobs start
+    with SIGINT ignored, ``nohup`` ignores SIGHUP, and an ignored signal stays ignored across
+    fork and exec. Children started meanwhile therefore begin with them at their default
+    action too (exec resets handled signals to the default), so a test of signal handling does
+    not depend on how it was run."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     yield
     for s, handler in saved.items():
         signal.signal(s, handler if handler is not None else signal.SIG_DFL)

@@ -90,14 +90,17 @@ def wait_for_part(folder: Path, proc: subprocess.Popen, timeout: float = 180) ->
     raise AssertionError(f"no temporary file in {folder} after {timeout} s")
 
 
-def test_sigterm_on_a_file_leaves_nothing(hamilton, tmp_path, procs):
-    """`veil anonymize` stopped by SIGTERM mid-video: exit status 143, no output, no .part
-    file (SIGTERM used to kill it and leave the hidden temporary file)."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_on_a_file_leaves_nothing(hamilton, tmp_path, procs, signum):
+    """`veil anonymize` stopped by SIGTERM (or SIGHUP: the terminal closed) mid-video: exit
+    status 143 (129), no output, no .part file (both used to kill it and leave the hidden
+    temporary file)."""
     run = veil(procs, "anonymize", hamilton, "-o", tmp_path / "o.mp4", "-q")
     wait_for_part(tmp_path, run)
-    run.send_signal(signal.SIGTERM)
-    assert run.wait(timeout=60) == 143
-    assert run.stderr.read().strip().splitlines()[-1] == "veil: interrupted (SIGTERM); no partial output was written"
+    run.send_signal(signum)
+    assert run.wait(timeout=60) == 128 + signum
+    name = signal.Signals(signum).name
+    assert run.stderr.read().strip().splitlines()[-1] == f"veil: interrupted ({name}); no partial output was written"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -81,6 +81,23 @@ def test_sigterm_is_an_interruption_held_like_ctrl_c():
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # put back on leaving
 
 
+def test_sighup_is_an_interruption_and_nohup_is_kept():
+    """A closed terminal (SIGHUP) stops the run like SIGTERM (exit status 129); under nohup
+    (SIGHUP ignored) it stays ignored."""
+    with terminate_as_interrupt(), pytest.raises(KeyboardInterrupt) as info:
+        _signal_self(signal.SIGHUP)
+    assert isinstance(info.value, Terminated) and exit_status(info.value) == 129
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            assert callable(signal.getsignal(signal.SIGTERM))  # SIGTERM is still taken
+            _signal_self(signal.SIGHUP)  # ignored: nothing raised
+    finally:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def test_ctrl_c_then_sigterm_both_reach_their_handlers_in_order():
     """Two different signals during a step: the second ends the hold, and a handler that
     counts (the stream command's: first = finish, second = abort) sees both, in order."""

@@ -2,7 +2,8 @@
 
 Every failure that veil raises on purpose (:class:`veil.errors.VeilError`) is printed as one
 line on stderr and mapped to its exit code; Ctrl-C exits with 130, SIGTERM (services,
-containers, ``timeout``) is handled the same way and exits with 143. None leaves partial
+containers, ``timeout``) is handled the same way and exits with 143, SIGHUP (a closed terminal or
+SSH session) with 129. None leaves partial
 output behind (the writers work on temporary files; live recordings are finalized).
 """
 
@@ -277,5 +278,5 @@ def main(argv: list[str] | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(PrintableFormatter("veil: %(message)s"))  # messages name files: escaped
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    with terminate_as_interrupt():  # SIGTERM: cleaned up like Ctrl-C (the library never sets handlers)
+    with terminate_as_interrupt():  # SIGTERM, SIGHUP: cleaned up like Ctrl-C (the library never sets handlers)
         app(args=argv, prog_name="veil")

@@ -54,7 +54,7 @@ def stream(
     engine: EngineOpt = "local",
     address: AddressOpt = None,
 ) -> None:
-    """Anonymize a live stream (several with --engine ray). Ctrl-C (or SIGTERM) once: finish cleanly; twice: abort."""
+    """Anonymize a live stream (several with --engine ray). Ctrl-C (or SIGTERM, SIGHUP) once: finish cleanly; twice: abort."""
     from ..errors import ConfigError
     from ..io.stream import StreamOptions
 

@@ -25,6 +25,7 @@ import threading
 from typing import Any, Iterator
 
 from ..errors import ConfigError
+from ..io.interrupts import INTERRUPT_SIGNALS
 
 __all__ = ["RayCluster", "import_ray", "LOCAL_OBJECT_STORE_BYTES"]
 
@@ -103,13 +104,13 @@ class RayCluster:
 
 @contextlib.contextmanager
 def _signal_handlers_kept() -> Iterator[None]:
-    """Put back SIGTERM's and SIGINT's handlers after the block: ``ray.init`` replaces
+    """Put back the handlers of the stop signals (SIGINT, SIGTERM, SIGHUP) after the block: ``ray.init`` replaces
     SIGTERM's with one that exits at once, which would skip veil's cleanup and its exit
     status (143, "interrupted"; see veil.io.interrupts). veil itself sets none here."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    saved = {s: signal.getsignal(s) for s in INTERRUPT_SIGNALS}
     try:
         yield
     finally:

@@ -1,4 +1,4 @@
-"""Interruptions (Ctrl-C and SIGTERM): one way to handle both, and held during critical steps.
+"""Interruptions (Ctrl-C, SIGTERM, SIGHUP): one way to handle them, held during critical steps.
 
 Services, containers and ``timeout`` stop a program with SIGTERM, whose default action kills
 the process on the spot: a file being written stays behind as a hidden ``.part`` file and a
@@ -15,6 +15,9 @@ frame in the middle. Writers therefore run their encode / mux / trailer steps in
 :func:`interrupts_deferred`; the interruption is delivered as soon as the step is done, so
 it still stops the run within one frame.
 
+SIGHUP (the terminal closed, an SSH session dropped) kills a process the same way, so it is
+handled as SIGTERM is (exit status 129); ``nohup`` makes it ignored, and that choice is kept.
+
 Handlers can only be set in the main thread; elsewhere (a service calling the API from a
 worker thread) both helpers do nothing, and the program's own handling stays in charge.
 """
@@ -28,15 +31,17 @@ from collections.abc import Iterator
 
 __all__ = ["INTERRUPT_SIGNALS", "Terminated", "exit_status", "interrupts_deferred", "signal_label", "terminate_as_interrupt"]
 
-#: The signals that mean "stop": Ctrl-C and the polite kill.
-INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signals that mean "stop": Ctrl-C, the polite kill, and the hang-up of a closed terminal.
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: The ones whose default action kills the process outright: turned into :class:`Terminated`.
+_KILLING = (signal.SIGTERM, signal.SIGHUP)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (raised by the handler :func:`terminate_as_interrupt` installs).
+    """SIGTERM or SIGHUP (raised by the handler :func:`terminate_as_interrupt` installs).
 
     A ``KeyboardInterrupt`` so that it is cleaned up exactly like Ctrl-C; ``signum`` tells
-    them apart (exit status 128 + signum: 143).
+    them apart (exit status 128 + signum: 143, 129).
     """
 
     def __init__(self, signum: int = signal.SIGTERM):
@@ -60,24 +65,23 @@ def _raise_terminated(signum, frame):
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated` in the main thread.
+    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` in the main thread.
 
-    For a program's entry point (the ``veil`` CLI). Does nothing outside the main thread, or
-    when SIGTERM is not at its default action: a program (or a parent, as with an inherited
-    "ignore") that chose how SIGTERM is handled keeps that choice.
+    For a program's entry point (the ``veil`` CLI). Does nothing outside the main thread, and
+    leaves a signal alone that is not at its default action: a program (or a parent, as with
+    an inherited "ignore" or ``nohup``) that chose how it is handled keeps that choice.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous != signal.SIG_DFL:
-        yield
-        return
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    taken = [s for s in _KILLING if signal.getsignal(s) == signal.SIG_DFL]
+    for s in taken:
+        signal.signal(s, _raise_terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s in taken:
+            signal.signal(s, signal.SIG_DFL)
 
 
 @contextlib.contextmanager
