@@ -697,3 +697,23 @@ def test_decoding_runs_ahead_on_its_own_thread_and_stops_with_the_run(clip, tmp_
     assert seen and all(seen)
     assert not [t for t in threading.enumerate() if t.name in ("veil-reader", "veil-encoder")]
     assert dir_listing(tmp_path) == ["in.mp4"]
+
+
+@pytest.mark.parametrize("frames", [1, 2, 4])
+def test_a_clip_of_a_few_frames_is_read_to_its_end(tmp_path, frames):
+    """A clip so short that probing frame 0 reads it to its end (and drains the decoder):
+    every frame comes out, none is reported as damaged (the reader used to fail on the
+    decoder's second flush with "cannot decode video (End of file)")."""
+    from veil.io.video import decode_video
+
+    src = tmp_path / "short.mp4"
+    with av.open(str(src), "w") as out:
+        st = out.add_stream("libx264", rate=25)
+        st.width, st.height, st.pix_fmt = 320, 240, "yuv420p"
+        for i in range(frames):
+            img = np.full((240, 320, 3), 40 * i, np.uint8)
+            out.mux(st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(st.encode())
+    got = list(decode_video(src, VideoConfig()))
+    assert len(got) == frames
+    assert [round(float(arr.mean()) / 40) for arr, _ in got] == list(range(frames))  # in order, none repeated

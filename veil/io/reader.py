@@ -232,6 +232,10 @@ class VideoReader:
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:
             frames = packet.decode()
+        except av.error.EOFError:
+            if packet.size == 0:  # the flush packet of a decoder drained already (a short file, read to its end
+                return []  # while frame 0 was probed): no frame is left, none is lost
+            raise CorruptMediaError(f"{self.src}: cannot decode video (unexpected end of data); nothing written") from None
         except av.error.FFmpegError as exc:
             raise CorruptMediaError(f"{self.src}: cannot decode video ({reason(exc)}); nothing written") from None
         for frame in frames:
