@@ -840,3 +840,36 @@ def test_output_that_refuses_is_an_output_error(tmp_path, clips):
     pipe, feeder = fifo_fed(tmp_path, [clips["a"].read_bytes()])
     with pytest.raises(OutputError):
         anonymize_stream(str(pipe), f"tcp://127.0.0.1:{free_port()}", Stamper(), CFG, StreamOptions(live=False))
+
+
+def test_an_existing_recording_is_not_replaced_unasked(tmp_path, clips):
+    """A file output that exists is refused before the run (it may be an earlier recording);
+    with ``overwrite`` it is replaced."""
+    dst = tmp_path / "rec.mp4"
+    dst.write_bytes(b"an earlier recording")
+    with pytest.raises(OutputError, match="output exists"):
+        anonymize_stream(str(clips["a"]), dst, Stamper(), CFG, StreamOptions(live=False))
+    assert dst.read_bytes() == b"an earlier recording"
+    stats = anonymize_stream(str(clips["a"]), dst, Stamper(), CFG, StreamOptions(live=False, overwrite=True))
+    assert stats.frames_out == 30
+    check_all_stamped(decode_all(str(dst)), 30)
+
+
+def test_a_name_taken_during_the_recording_is_not_replaced_and_the_recording_is_kept(tmp_path, clips):
+    """Another program creates the output file while the stream is recorded: the recording
+    (which cannot be made again) does not replace it; it is kept beside under a name the
+    error gives, complete, and no temporary file is left."""
+    dst = tmp_path / "rec.mp4"
+
+    class Intruder(Stamper):
+        def __call__(self, frames):
+            if not dst.exists():
+                dst.write_bytes(b"another program's file")
+            yield from super().__call__(frames)
+
+    with pytest.raises(OutputError, match="appeared while this run was working") as info:
+        anonymize_stream(str(clips["a"]), dst, Intruder(), CFG, StreamOptions(live=False))
+    assert dst.read_bytes() == b"another program's file"
+    kept = [p for p in tmp_path.iterdir() if p != dst]
+    assert len(kept) == 1 and not kept[0].name.startswith(".") and str(kept[0]) in str(info.value)
+    check_all_stamped(decode_all(str(kept[0])), 30)

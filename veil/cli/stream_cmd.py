@@ -43,6 +43,7 @@ def stream(
     stall_timeout: float = typer.Option(10.0, help="Seconds without a frame before reconnecting."),
     format: Optional[str] = typer.Option(None, "--format", help="Output container (default by scheme/suffix; mpegts for -)."),
     live: Optional[bool] = typer.Option(None, "--live/--no-live", help="Drop late frames (live) or wait (recorded input)."),
+    overwrite: opt.Overwrite = False,
     report: opt.Report = None,
     spare: opt.Spare = None,
     spare_enrolled: opt.SpareEnrolled = None,
@@ -71,7 +72,7 @@ def stream(
                  engine=engine, address=address)
     done = "anonymized" if warn_not_hiding(anon) else "written, faces NOT hidden"
     opts = StreamOptions(max_latency_s=max_latency, reconnect=reconnect, stall_timeout_s=stall_timeout,
-                         output_format=format, live=live)
+                         output_format=format, live=live, overwrite=overwrite)
 
     def on_frame(n: int) -> None:
         if not quiet and (n == 1 or n % 100 == 0):  # the first: the run is under way

@@ -55,7 +55,8 @@ _swept_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def atomic_output(dst: Path, suffix: str | None = None, replace: bool = True) -> Iterator[Path]:
+def atomic_output(dst: Path, suffix: str | None = None, replace: bool = True,
+                  keep_on_conflict: bool = False) -> Iterator[Path]:
     """Yield a temporary path in ``dst``'s directory; rename it over ``dst`` on success.
 
     ``suffix`` is the temporary file's extension (default: ``dst``'s), so that libraries that
@@ -65,7 +66,8 @@ def atomic_output(dst: Path, suffix: str | None = None, replace: bool = True) ->
 
     With ``replace=False`` an existing ``dst`` is never replaced, even one that appeared while
     the block ran (another run writing the same output): :class:`OutputError` is raised and
-    the temporary file deleted.
+    the temporary file deleted -- or, with ``keep_on_conflict`` (a live recording, which cannot
+    be made again), kept beside ``dst`` under a new visible name that the error gives.
 
     Raises :class:`OutputError` (one line) when the directory is missing, not a directory or
     not writable, or when ``dst`` is a directory.
@@ -82,7 +84,14 @@ def atomic_output(dst: Path, suffix: str | None = None, replace: bool = True) ->
         if replace:
             os.replace(tmp, dst)
         else:
-            _claim(tmp, dst)
+            try:
+                _claim(tmp, dst)
+            except OutputError as exc:
+                if not keep_on_conflict:
+                    raise
+                kept = dst.with_name(f"{dst.stem}.veil-{os.getpid()}-{secrets.token_hex(4)}{dst.suffix}")
+                os.replace(tmp, kept)
+                raise OutputError(f"{exc}; the finished output was kept as {kept}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -58,6 +58,9 @@ class StreamOptions:
     live: Optional[bool] = None  # None: live unless stdin is a regular file or src is a file
     input_format: Optional[str] = None  # force a demuxer / device type ('mpegts', 'v4l2', ...)
     input_options: Mapping[str, str] = field(default_factory=dict, hash=False)  # FFmpeg options for the input
+    #: a file output that exists is replaced; else it is refused before the run, and the finished
+    #: recording claims the name (never replacing a file that appeared meanwhile: it is kept beside)
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_latency_s, (int, float)) and self.max_latency_s > 0):

@@ -93,6 +93,8 @@ def anonymize_stream(
     opts = opts if opts is not None else StreamOptions()
     source = parse_source(src, opts)
     sink = parse_sink(dst, opts)
+    if sink.kind == "file" and not opts.overwrite and Path(sink.target).exists():
+        raise OutputError(f"{sink.target}: output exists (use --overwrite to replace it)")
     codec = choose_codec(cfg, sink.fmt)
     if cfg.start is not None or cfg.end is not None:
         log.warning("start/end do not apply to live streams; ignored")
@@ -178,7 +180,8 @@ class _Job:
     def _run_to_file(self, first) -> None:
         pending: Optional[BaseException] = None
         dst = Path(self.sink.target)
-        with contextlib.suppress(_NothingWritten), atomic_output(dst) as tmp:
+        with contextlib.suppress(_NothingWritten), atomic_output(dst, replace=self.opts.overwrite,
+                                                                 keep_on_conflict=True) as tmp:
             out = open_output(str(tmp), self.sink.fmt, dst.name, self.sink.options)
             try:
                 try:
