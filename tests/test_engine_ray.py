@@ -373,3 +373,21 @@ def test_cli_several_streams_need_engine_ray_and_one_output_each(tmp_path):
     r = veil_stream("a.mp4", "b.mp4", "-o", str(tmp_path / "a"), "--engine", "ray")
     assert r.returncode == 2 and "give one -o per source" in r.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_streams_refuse_an_existing_recording_before_any_actor_starts(tmp_path):
+    """Without overwrite, an output file that exists is refused before Ray is even reached
+    (engine None here); the actors themselves then write with overwrite, so that one
+    restarted after its stream ended replaces its own recording instead of failing on it."""
+    from veil.engine.ray_streams import _outputs_checked, run_streams
+    from veil.errors import OutputError
+    from veil.io.stream import StreamOptions
+
+    taken = tmp_path / "cam1.mp4"
+    taken.write_bytes(b"an earlier recording")
+    pairs = [("rtsp://127.0.0.1:1/a", str(tmp_path / "cam0.mp4")), ("rtsp://127.0.0.1:1/b", str(taken))]
+    with pytest.raises(OutputError, match="cam1.mp4: output exists"):
+        run_streams(Anonymizer, None, pairs, StreamOptions(), engine=None)
+    assert taken.read_bytes() == b"an earlier recording"
+    assert _outputs_checked(pairs, StreamOptions(overwrite=True)).overwrite
+    assert _outputs_checked(pairs[:1], StreamOptions()).overwrite

@@ -38,13 +38,15 @@ TASK_RETRIES = 1
 class ImageWorker:
     """A Ray Data actor: one Anonymizer (one ONNX session) for all the files it is given."""
 
-    def __init__(self, make, config_json: str, overwrite: bool):
+    def __init__(self, make, config_json: str, overwrite: bool, cancel_path: str):
         """``make``: the :class:`~veil.Anonymizer` class the driver runs (given, not imported:
-        the engine sits below the API that dispatches to it)."""
+        the engine sits below the API that dispatches to it). ``cancel_path``: a file the
+        driver creates when the job is cancelled; no file is started once it exists."""
         from ..config import Config
 
         self.anon = make(Config.model_validate_json(config_json))
         self.overwrite = overwrite
+        self.cancel_path = Path(cancel_path)
         self.faces: list = []
         self.anon.report.on_item.append(lambda item: item.observers.append(self.faces.append))
 
@@ -56,6 +58,9 @@ class ImageWorker:
 
     def _one(self, index: int, src: Path, dst: Path) -> dict[str, Any]:
         self.faces.clear()
+        if self.cancel_path.exists():  # the job was cancelled: start nothing more (Ray may still feed this actor)
+            return {"index": index, "status": "error", "error": "cancelled", "seconds": 0.0, "extra": {}, "faces": [],
+                    "worker": worker_identity()}
         try:
             self.anon.image(src, dst, self.overwrite)
         except VeilError:
@@ -105,10 +110,13 @@ def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bo
     data_log.setLevel(logging.ERROR)  # veil shows one progress display; Ray Data's plan and timing lines are noise here
     results: dict[int, dict[str, Any]] = {}
     folders = {d.parent for _, d in pairs}
+    # workers share the file system with the driver (docs/deploy.md): a marker there is the one
+    # signal every actor sees, including those Ray keeps feeding until the pool is torn down
+    cancel = Path(os.path.commonpath([str(f) for f in folders])) / f".veil-cancel-{os.getpid()}-{os.urandom(4).hex()}"
     try:
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
             ImageWorker, fn_constructor_kwargs={"make": type(anon), "config_json": config.model_dump_json(),
-                                               "overwrite": overwrite},
+                                               "overwrite": overwrite, "cancel_path": str(cancel)},
             batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=engine.threads,
             max_restarts=-1, max_task_retries=TASK_RETRIES)
         for row in ds.iter_rows():  # as files finish, on any worker: one progress display
@@ -119,8 +127,15 @@ def anonymize_images(anon, engine, pairs: list[tuple[Path, Path]], overwrite: bo
                 on_start(src)
             if on_item is not None:
                 on_item(src, _as_item(src, dst, res, hides=anon.report.hides))
-    except BaseException:  # Ctrl-C: the pool is being shut down; wait for its writers' files to go
-        _sweep(folders, wait_s=15.0)
+    except BaseException:  # Ctrl-C: no actor starts another file; wait for those being written to finish or go
+        try:
+            try:
+                cancel.touch()
+            except OSError:  # the output folder is not there yet: then no actor is writing into it either
+                log.debug("cannot create %s", cancel, exc_info=True)
+            _sweep(folders, wait_s=60.0)
+        finally:
+            cancel.unlink(missing_ok=True)
         raise
     finally:
         ctx.max_errored_blocks, ctx.enable_progress_bars = saved

@@ -100,6 +100,7 @@ def run_streams(make, config, pairs: list[tuple[str, str]], options, engine, sto
     ray = import_ray()
     from ray import exceptions as rx
 
+    options = _outputs_checked(pairs, options)
     engine.cluster()
     config_json = config.updated(detect={"threads": engine.threads}).model_dump_json()
     actor_cls = ray.remote(StreamActor).options(num_cpus=engine.threads, max_restarts=restarts,
@@ -158,3 +159,22 @@ def _frames(ray, actors) -> list[dict[str, int]]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _outputs_checked(pairs: list[tuple[str, str]], options):
+    """Without ``overwrite``, a file output that exists is refused here, before any actor
+    starts. The actors then write with ``overwrite``: an actor restarted after its stream had
+    finished (killed as it ended) records the stream again and must replace its own earlier
+    recording, not fail on it."""
+    import dataclasses
+    from pathlib import Path
+
+    from ..errors import OutputError
+    from ..io.live.endpoints import parse_sink
+
+    if not options.overwrite:
+        for _, out in pairs:
+            sink = parse_sink(out, options)
+            if sink.kind == "file" and Path(sink.target).exists():
+                raise OutputError(f"{sink.target}: output exists (use --overwrite to replace it)")
+    return dataclasses.replace(options, overwrite=True)
