@@ -167,14 +167,10 @@ def _outputs_checked(pairs: list[tuple[str, str]], options):
     finished (killed as it ended) records the stream again and must replace its own earlier
     recording, not fail on it."""
     import dataclasses
-    from pathlib import Path
 
-    from ..errors import OutputError
-    from ..io.live.endpoints import parse_sink
+    from ..io.live.endpoints import parse_sink, refuse_existing
 
     if not options.overwrite:
         for _, out in pairs:
-            sink = parse_sink(out, options)
-            if sink.kind == "file" and Path(sink.target).exists():
-                raise OutputError(f"{sink.target}: output exists (use --overwrite to replace it)")
+            refuse_existing(parse_sink(out, options), options)
     return dataclasses.replace(options, overwrite=True)

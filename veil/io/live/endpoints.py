@@ -26,7 +26,7 @@ import av
 
 from ...errors import ConfigError, InputError, MediaNotFoundError, OutputError, UnsupportedMediaError
 
-__all__ = ["StreamOptions", "Source", "Sink", "is_stream", "parse_sink", "parse_source", "redact_url",
+__all__ = ["StreamOptions", "Source", "Sink", "is_stream", "parse_sink", "parse_source", "redact_url", "refuse_existing",
            "FILE_FORMATS", "NETWORK_FORMATS", "LIVE_SCHEMES", "DEVICE_PREFIXES"]
 
 #: URL schemes that are live streams whatever their path.
@@ -187,6 +187,13 @@ def parse_source(src: Union[str, Path], opts: StreamOptions) -> Source:
     if stat.S_ISREG(mode):
         return Source("file", s, s, fmt, options, live=False)
     raise UnsupportedMediaError(f"{s}: not a stream, pipe or file")
+
+
+def refuse_existing(sink: Sink, opts: StreamOptions) -> None:
+    """Without ``overwrite``, a file output that exists (maybe an earlier recording) is refused
+    before anything is read."""
+    if sink.kind == "file" and not opts.overwrite and Path(sink.target).exists():
+        raise OutputError(f"{sink.target}: output exists (use --overwrite to replace it)")
 
 
 def parse_sink(dst: Union[str, Path], opts: StreamOptions) -> Sink:

@@ -27,7 +27,7 @@ from ..av_errors import reason
 from ..encoder import VideoEncoder, check_frame, choose_codec, close_output, encoder_time_base, open_output
 from ..orientation import Orientation
 from ..reader import MAX_PIXELS, MAX_SIDE
-from .endpoints import StreamOptions, parse_sink, parse_source
+from .endpoints import StreamOptions, parse_sink, parse_source, refuse_existing
 from .reader import EMPTY, EOF, Reader
 
 __all__ = ["StreamStats", "anonymize_stream"]
@@ -93,8 +93,7 @@ def anonymize_stream(
     opts = opts if opts is not None else StreamOptions()
     source = parse_source(src, opts)
     sink = parse_sink(dst, opts)
-    if sink.kind == "file" and not opts.overwrite and Path(sink.target).exists():
-        raise OutputError(f"{sink.target}: output exists (use --overwrite to replace it)")
+    refuse_existing(sink, opts)
     codec = choose_codec(cfg, sink.fmt)
     if cfg.start is not None or cfg.end is not None:
         log.warning("start/end do not apply to live streams; ignored")
